@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the outside programs the tests talk to (real clients and peers), when they are missing.
+set -euo pipefail
+need=()
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v socat >/dev/null 2>&1 || need+=(socat)
+command -v tcpserver >/dev/null 2>&1 || need+=(ucspi-tcp)
+command -v mvn >/dev/null 2>&1 || need+=(maven)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing: ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "the tests need: ${need[*]}; install them (Debian/Ubuntu: apt-get install ${need[*]})" >&2
+    exit 1
+  fi
+fi

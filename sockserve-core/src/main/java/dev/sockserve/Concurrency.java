@@ -1,0 +1,136 @@
+package dev.sockserve;
+
+import java.util.OptionalInt;
+
+/**
+ * What {@link BaseServer#processRequest} does with a request: Python's mix-ins as values.
+ *
+ * <ul>
+ * <li>{@link #synchronous()}: the serving thread runs the handler itself, one request at a time. The
+ * default of the plain servers, as in Python.</li>
+ * <li>{@link #threads()}: a new platform thread per request ({@code ThreadingMixIn}).</li>
+ * <li>{@link #virtualThreads()}: a new virtual thread per request; the default of the {@code Threading*}
+ * servers. Handlers stay plain blocking code.</li>
+ * <li>{@link #limit(int)} on a threaded policy, or {@link #bounded(int)}: at most {@code n} requests in
+ * flight. At the limit the server stops accepting until one finishes, so waiting clients sit in the
+ * kernel's backlog rather than in a pile of threads.</li>
+ * </ul>
+ *
+ * {@snippet :
+ * var options = ServerOptions.defaults().concurrency(Concurrency.bounded(500));
+ * }
+ *
+ * <p>Finished threads are never retained: the server keeps only the requests still in flight.
+ */
+public final class Concurrency {
+
+    /** How requests are run. */
+    public enum Mode {
+        /** On the serving thread. */
+        SYNCHRONOUS,
+        /** On a new platform thread each. */
+        PLATFORM_THREADS,
+        /** On a new virtual thread each. */
+        VIRTUAL_THREADS,
+        /** In a child process each. */
+        PROCESSES
+    }
+
+    private static final Concurrency SYNCHRONOUS = new Concurrency(Mode.SYNCHRONOUS, 0, false);
+    private static final Concurrency VIRTUAL = new Concurrency(Mode.VIRTUAL_THREADS, 0, true);
+
+    private final Mode mode;
+    private final int limit; // 0: none
+    private final boolean daemonThreads;
+
+    private Concurrency(Mode mode, int limit, boolean daemonThreads) {
+        this.mode = mode;
+        this.limit = limit;
+        this.daemonThreads = daemonThreads;
+    }
+
+    /** The serving thread handles each request before it accepts the next. */
+    public static Concurrency synchronous() {
+        return SYNCHRONOUS;
+    }
+
+    /**
+     * A new platform thread per request, not daemon (Python's {@code daemon_threads = False}); see
+     * {@link #daemonThreads(boolean)}.
+     */
+    public static Concurrency threads() {
+        return new Concurrency(Mode.PLATFORM_THREADS, 0, false);
+    }
+
+    /** A new virtual thread per request. Virtual threads are always daemon threads. */
+    public static Concurrency virtualThreads() {
+        return VIRTUAL;
+    }
+
+    /** A virtual thread per request, at most {@code maxInFlight} at once: {@code virtualThreads().limit(n)}. */
+    public static Concurrency bounded(int maxInFlight) {
+        return VIRTUAL.limit(maxInFlight);
+    }
+
+    /**
+     * The same policy with at most {@code maxInFlight} requests in flight; at the limit the server stops
+     * accepting until one finishes.
+     *
+     * @throws IllegalArgumentException if {@code maxInFlight < 1}, or on {@link #synchronous()}, which
+     *     already runs one at a time
+     */
+    public Concurrency limit(int maxInFlight) {
+        if (maxInFlight < 1) {
+            throw new IllegalArgumentException("a concurrency limit must be at least 1, was " + maxInFlight);
+        }
+        if (mode == Mode.SYNCHRONOUS) {
+            throw new IllegalArgumentException("synchronous() already handles one request at a time");
+        }
+        return new Concurrency(mode, maxInFlight, daemonThreads);
+    }
+
+    /**
+     * For {@link #threads()}: whether request threads are daemon threads, so they do not keep the JVM
+     * alive (Python's {@code daemon_threads}). Default {@code false}.
+     */
+    public Concurrency daemonThreads(boolean value) {
+        if (mode != Mode.PLATFORM_THREADS) {
+            throw new IllegalArgumentException("daemonThreads applies to threads() only, not " + this);
+        }
+        return new Concurrency(mode, limit, value);
+    }
+
+    public Mode mode() {
+        return mode;
+    }
+
+    /** The most requests in flight at once, if limited. */
+    public OptionalInt maxInFlight() {
+        return limit == 0 ? OptionalInt.empty() : OptionalInt.of(limit);
+    }
+
+    public boolean daemonThreads() {
+        return daemonThreads;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof Concurrency c && c.mode == mode && c.limit == limit && c.daemonThreads == daemonThreads;
+    }
+
+    @Override
+    public int hashCode() {
+        return mode.hashCode() * 31 + limit * 2 + (daemonThreads ? 1 : 0);
+    }
+
+    @Override
+    public String toString() {
+        String name = switch (mode) {
+            case SYNCHRONOUS -> "synchronous()";
+            case PLATFORM_THREADS -> "threads()" + (daemonThreads ? ".daemonThreads(true)" : "");
+            case VIRTUAL_THREADS -> "virtualThreads()";
+            case PROCESSES -> "processes()";
+        };
+        return limit == 0 ? name : name + ".limit(" + limit + ")";
+    }
+}

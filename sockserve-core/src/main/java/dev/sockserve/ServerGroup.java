@@ -1,0 +1,89 @@
+package dev.sockserve;
+
+import dev.sockserve.internal.ServeLoop;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.time.Duration;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * Serves several servers, of any transport, from one thread: the use Python's documentation gives for
+ * {@code fileno()} with {@code select()}. Each server keeps its own hooks, handlers and concurrency
+ * policy; only the waiting is shared.
+ *
+ * {@snippet :
+ * try (var group = new ServerGroup(tcpEcho, udpEcho, unixEcho)) {
+ *     Thread.ofPlatform().start(group::serveForever);
+ *     // ...
+ *     group.shutdown();
+ * } // closes every server
+ * }
+ *
+ * <p>{@link BaseServer#shutdown()} on any member stops the whole group's loop, as {@link #shutdown()}
+ * does. While the group serves a server, that server's own {@code serveForever} refuses to run.
+ */
+public final class ServerGroup implements AutoCloseable {
+
+    private final List<BaseServer<?>> servers;
+    private final ServeLoop loop = new ServeLoop();
+
+    public ServerGroup(BaseServer<?>... servers) {
+        this(List.of(servers));
+    }
+
+    public ServerGroup(List<? extends BaseServer<?>> servers) {
+        this.servers = List.copyOf(servers);
+        if (this.servers.isEmpty()) {
+            throw new IllegalArgumentException("a ServerGroup needs at least one server");
+        }
+        try {
+            for (BaseServer<?> server : this.servers) {
+                loop.register(Objects.requireNonNull(server, "server").endpoint());
+            }
+        } catch (IOException e) {
+            loop.close();
+            throw new UncheckedIOException("cannot serve the group: " + e.getMessage(), e);
+        }
+    }
+
+    public List<BaseServer<?>> servers() {
+        return servers;
+    }
+
+    /** Serves every server until {@link #shutdown()}, with a poll interval of 0.5 s. */
+    public void serveForever() {
+        serveForever(BaseServer.DEFAULT_POLL_INTERVAL);
+    }
+
+    /** Serves every server until {@link #shutdown()}; {@code serviceActions} of each run every turn. */
+    public void serveForever(Duration pollInterval) {
+        int attached = 0;
+        try {
+            for (BaseServer<?> server : servers) {
+                server.servedBy(loop);
+                attached++;
+            }
+            loop.run(pollInterval);
+        } finally {
+            for (int i = 0; i < attached; i++) {
+                servers.get(i).servedBy(null);
+            }
+        }
+    }
+
+    /** Stops {@link #serveForever}, at once; safe from any thread, like {@link BaseServer#shutdown()}. */
+    public void shutdown() {
+        loop.stopAndWait();
+    }
+
+    /** Stops serving, then closes every server ({@link BaseServer#serverClose()}). */
+    @Override
+    public void close() {
+        shutdown();
+        for (BaseServer<?> server : servers) {
+            server.serverClose();
+        }
+        loop.close();
+    }
+}

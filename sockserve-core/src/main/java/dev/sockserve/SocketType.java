@@ -1,0 +1,11 @@
+package dev.sockserve;
+
+/**
+ * The kind of socket a server listens on: Python's {@code socket_type}.
+ */
+public enum SocketType {
+    /** A connection-oriented byte stream ({@code SOCK_STREAM}): TCP and Unix stream servers. */
+    STREAM,
+    /** Message-oriented datagrams ({@code SOCK_DGRAM}): UDP and Unix datagram servers. */
+    DATAGRAM
+}

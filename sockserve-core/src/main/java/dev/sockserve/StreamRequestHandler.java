@@ -1,0 +1,124 @@
+package dev.sockserve;
+
+import dev.sockserve.internal.ChannelStreams;
+import java.io.BufferedInputStream;
+import java.io.BufferedOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.StandardProtocolFamily;
+import java.net.StandardSocketOptions;
+import java.nio.channels.SocketChannel;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.function.Supplier;
+
+/**
+ * A handler for stream servers with {@link #rfile()} and {@link #wfile()}: Python's
+ * {@code StreamRequestHandler}.
+ *
+ * {@snippet :
+ * class Echo extends StreamRequestHandler {
+ *     @Override
+ *     protected void handle() throws IOException {
+ *         rfile().transferTo(wfile()); // every byte back, until the client closes
+ *     }
+ * }
+ * }
+ *
+ * <p>{@code wfile()} always writes everything it is given; a write that makes no progress for the
+ * server's {@link ServerOptions#writeTimeout() writeTimeout} fails. Four settings, overridable like
+ * Python's class attributes: {@link #rbufsize()}, {@link #wbufsize()}, {@link #timeout()},
+ * {@link #disableNagleAlgorithm()}. For a handler that fits in a lambda, see {@link #of(Body)}.
+ */
+public abstract class StreamRequestHandler extends BaseRequestHandler<SocketChannel> {
+
+    private ChannelStreams streams;
+    private InputStream rfile;
+    private OutputStream wfile;
+
+    protected StreamRequestHandler() {
+    }
+
+    /** The body of a handler written as a lambda. */
+    @FunctionalInterface
+    public interface Body {
+        void handle(StreamRequestHandler handler) throws Exception;
+    }
+
+    /**
+     * A handler factory from a lambda:
+     * {@snippet :
+     * new ThreadingTcpServer(address, StreamRequestHandler.of(h -> h.rfile().transferTo(h.wfile())));
+     * }
+     */
+    public static Supplier<StreamRequestHandler> of(Body body) {
+        return () -> new StreamRequestHandler() {
+            @Override
+            protected void handle() throws Exception {
+                body.handle(this);
+            }
+        };
+    }
+
+    /** The read buffer's size in bytes; 0 for unbuffered reads. Default 8192. */
+    protected int rbufsize() {
+        return 8192;
+    }
+
+    /** The write buffer's size in bytes; 0 (the default, as in Python) sends every write at once. */
+    protected int wbufsize() {
+        return 0;
+    }
+
+    /**
+     * How long one read on {@code rfile()} may wait; past it the read throws
+     * {@link java.net.SocketTimeoutException} and the connection is closed. Default: none.
+     */
+    protected Optional<Duration> timeout() {
+        return Optional.empty();
+    }
+
+    /** Whether to set {@code TCP_NODELAY} (TCP only). Default {@code false}. */
+    protected boolean disableNagleAlgorithm() {
+        return false;
+    }
+
+    /** The connection (also {@link #request()}). */
+    public final SocketChannel connection() {
+        return request();
+    }
+
+    /** The connection's input, buffered by {@link #rbufsize()}. */
+    public final InputStream rfile() {
+        return rfile;
+    }
+
+    /** The connection's output, buffered by {@link #wbufsize()}; flushed by {@link #finish()}. */
+    public final OutputStream wfile() {
+        return wfile;
+    }
+
+    @Override
+    protected void setup() throws Exception {
+        SocketChannel connection = request();
+        if (disableNagleAlgorithm() && server().addressFamily() != StandardProtocolFamily.UNIX) {
+            connection.setOption(StandardSocketOptions.TCP_NODELAY, true);
+        }
+        streams = new ChannelStreams(connection, String.valueOf(clientAddress()), timeout().orElse(null),
+                server().options().writeTimeout().orElse(null));
+        rfile = rbufsize() > 0 ? new BufferedInputStream(streams.input(), rbufsize()) : streams.input();
+        wfile = wbufsize() > 0 ? new BufferedOutputStream(streams.output(), wbufsize()) : streams.output();
+    }
+
+    @Override
+    protected void finish() throws Exception {
+        try {
+            wfile.flush();
+        } catch (IOException peerGone) {
+            // as in Python: a client that went away before the last bytes is not the handler's error
+        } finally {
+            streams.close();
+        }
+    }
+}

@@ -1,0 +1,198 @@
+package dev.sockserve.internal;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.channels.ClosedSelectorException;
+import java.nio.channels.SelectableChannel;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+
+/**
+ * Waits for any of its servers' sockets to become ready and lets that server take one request: the
+ * {@code select()} loop behind {@code serveForever}, {@code handleRequest} and {@code ServerGroup}.
+ *
+ * <p>{@link #requestStop()} wakes it at once through {@link Selector#wakeup()}, from any thread; a stop
+ * requested while the loop is not running applies to its next run, which then returns at once, and
+ * every run clears the request when it ends, so no stale flag is left behind.
+ */
+public final class ServeLoop implements AutoCloseable {
+
+    /** One server, as the loop sees it. */
+    public interface Endpoint {
+        /** The non-blocking channel whose readiness means a request may be waiting. */
+        SelectableChannel readiness();
+
+        /** {@link SelectionKey#OP_ACCEPT} or {@link SelectionKey#OP_READ}. */
+        int readyOps();
+
+        /** Nanoseconds for which the endpoint must not take requests (0: it may now). */
+        long pausedForNanos();
+
+        /** Whether a slot is free for one more request; when not, the endpoint wakes the loop later. */
+        boolean hasRoom();
+
+        /** Takes the waiting requests without blocking; an {@link Error} from a handler passes through. */
+        void serveReady();
+
+        void serviceActions();
+    }
+
+    private final Selector selector;
+    private final List<SelectionKey> keys = new ArrayList<>();
+    private volatile boolean stopRequested;
+    private Thread runner; // guarded by this
+
+    public ServeLoop() {
+        try {
+            selector = Selector.open();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot open a selector: " + e.getMessage(), e);
+        }
+    }
+
+    public synchronized void register(Endpoint endpoint) throws IOException {
+        SelectableChannel channel = endpoint.readiness();
+        channel.configureBlocking(false);
+        keys.add(channel.register(selector, endpoint.readyOps(), endpoint));
+    }
+
+    /** Serves until {@link #requestStop()}; runs {@code serviceActions} at least every {@code pollInterval}. */
+    public void run(Duration pollInterval) {
+        enter();
+        try {
+            while (!stopRequested) {
+                turn(pollInterval.toNanos(), false);
+            }
+        } finally {
+            leave();
+        }
+    }
+
+    /**
+     * Waits at most {@code timeout} (null: for ever) for one request and serves it. False when the time
+     * ran out or a stop was requested.
+     */
+    public boolean runOnce(Duration timeout) {
+        enter();
+        try {
+            long deadline = timeout == null ? Long.MAX_VALUE : System.nanoTime() + timeout.toNanos();
+            while (!stopRequested) {
+                long left = timeout == null ? Long.MAX_VALUE : deadline - System.nanoTime();
+                if (left <= 0) {
+                    return false;
+                }
+                if (turn(left, true)) {
+                    return true;
+                }
+            }
+            return false;
+        } finally {
+            leave();
+        }
+    }
+
+    private boolean turn(long waitNanos, boolean once) {
+        for (SelectionKey key : keys) {
+            Endpoint endpoint = (Endpoint) key.attachment();
+            long paused = endpoint.pausedForNanos();
+            boolean open = paused == 0 && endpoint.hasRoom();
+            if (paused > 0) {
+                waitNanos = Math.min(waitNanos, paused);
+            }
+            int ops = open ? endpoint.readyOps() : 0;
+            if (key.isValid() && key.interestOps() != ops) {
+                key.interestOps(ops);
+            }
+        }
+        int ready;
+        try {
+            long millis = Math.max(1, Math.min(waitNanos / 1_000_000, Integer.MAX_VALUE));
+            ready = waitNanos == Long.MAX_VALUE ? selector.select() : selector.select(millis);
+        } catch (IOException e) {
+            throw new UncheckedIOException("select failed: " + e.getMessage(), e);
+        }
+        boolean served = false;
+        if (ready > 0) {
+            Iterator<SelectionKey> it = selector.selectedKeys().iterator();
+            while (it.hasNext()) {
+                SelectionKey key = it.next();
+                it.remove();
+                if (!stopRequested && key.isValid()) {
+                    ((Endpoint) key.attachment()).serveReady();
+                    served = true;
+                }
+            }
+        }
+        if (!once) {
+            for (SelectionKey key : keys) {
+                ((Endpoint) key.attachment()).serviceActions();
+            }
+        }
+        return served;
+    }
+
+    private synchronized void enter() {
+        if (runner != null) {
+            throw new IllegalStateException("already serving on thread " + runner.getName());
+        }
+        runner = Thread.currentThread();
+    }
+
+    private synchronized void leave() {
+        stopRequested = false;
+        runner = null;
+        notifyAll();
+    }
+
+    /** Makes the running (or next) run return at once. Never blocks. */
+    public void requestStop() {
+        stopRequested = true;
+        try {
+            selector.wakeup();
+        } catch (ClosedSelectorException ignored) {
+            // closed: nothing is running
+        }
+    }
+
+    /**
+     * Requests a stop and waits until the running loop has returned; returns at once when no loop runs
+     * or when called from the loop's own thread (a handler on the serving thread), which would deadlock.
+     */
+    public void stopAndWait() {
+        requestStop();
+        synchronized (this) {
+            boolean interrupted = false;
+            while (runner != null && runner != Thread.currentThread()) {
+                try {
+                    wait();
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    public synchronized boolean isRunning() {
+        return runner != null;
+    }
+
+    public void wakeup() {
+        selector.wakeup();
+    }
+
+    @Override
+    public void close() {
+        try {
+            selector.close();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot close the selector: " + e.getMessage(), e);
+        }
+    }
+}

@@ -1,0 +1,262 @@
+package dev.sockserve.bench;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Runs every scenario against every server, interleaved (for each round, for each scenario, each
+ * server in turn, a fresh server process each time), and writes the results page.
+ *
+ * <pre>
+ * java dev.sockserve.bench.Driver [--quick] [--rounds N] [--gen-threads N] [--warmup MS] [--measure MS]
+ *                                 [--scenarios a,b] [--servers x,y] [--out DIR]
+ * </pre>
+ *
+ * No process outlives the run: every child is killed when its step ends, and a shutdown hook kills
+ * whatever is left on an exception or Ctrl-C.
+ */
+public final class Driver {
+    /** A scenario of the spec: what the generator runs, with how many connections, over which protocol. */
+    record Scenario(String name, String generatorScenario, int connections, boolean udp) {}
+
+    static final List<Scenario> SCENARIOS = List.of(
+            new Scenario("pingpong-1", "pingpong", 1, false),
+            new Scenario("pingpong-64", "pingpong", 64, false),
+            new Scenario("pingpong-1000", "pingpong", 1000, false),
+            new Scenario("pingpong-10000", "pingpong", 10_000, false),
+            new Scenario("bulk", "bulk", 8, false),
+            new Scenario("connect", "connect", 16, false),
+            new Scenario("udp", "udp", 16, true),
+            new Scenario("idle", "idle", 10_000, false));
+
+    /** One step's outcome: the generator's figures, or an error. */
+    record Row(int round, String scenario, String server, Map<String, String> figures, String error) {}
+
+    static final Set<Process> LIVE = ConcurrentHashMap.newKeySet();
+
+    final String classpath = System.getProperty("java.class.path");
+    final Path java = Path.of(System.getProperty("java.home"), "bin", "java");
+    final Path python = Path.of(System.getProperty("bench.python", "sockserve-bench/src/main/python/echo_server.py"));
+    Path out = Path.of("results");
+    int rounds = 3;
+    int genThreads = 1;
+    long warmupMs = 1000, measureMs = 2500;
+    List<Scenario> scenarios = SCENARIOS;
+    List<String> servers = Peers.KINDS;
+
+    public static void main(String[] args) throws Exception {
+        var driver = new Driver();
+        driver.parse(args);
+        Runtime.getRuntime().addShutdownHook(new Thread(Driver::killAll, "bench-kill-children"));
+        driver.run();
+    }
+
+    void parse(String[] args) {
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--quick" -> { rounds = 1; warmupMs = 300; measureMs = 700; }
+                case "--rounds" -> rounds = Integer.parseInt(args[++i]);
+                case "--gen-threads" -> genThreads = Integer.parseInt(args[++i]);
+                case "--warmup" -> warmupMs = Long.parseLong(args[++i]);
+                case "--measure" -> measureMs = Long.parseLong(args[++i]);
+                case "--out" -> out = Path.of(args[++i]);
+                case "--scenarios" -> {
+                    List<String> names = Arrays.asList(args[++i].split(","));
+                    scenarios = SCENARIOS.stream().filter(s -> names.contains(s.name)).toList();
+                    if (scenarios.size() != names.size()) throw new IllegalArgumentException("scenarios are " + SCENARIOS.stream().map(Scenario::name).toList());
+                }
+                case "--servers" -> {
+                    servers = Arrays.asList(args[++i].split(","));
+                    if (!Peers.KINDS.containsAll(servers)) throw new IllegalArgumentException("servers are " + Peers.KINDS);
+                }
+                default -> throw new IllegalArgumentException("unknown option " + args[i]
+                        + "; options: --quick --rounds N --gen-threads N --warmup MS --measure MS --scenarios a,b --servers x,y --out DIR");
+            }
+        }
+    }
+
+    void run() throws Exception {
+        Files.createDirectories(out.resolve("logs"));
+        Instant started = Instant.now();
+        int steps = rounds * scenarios.size() * servers.size(), step = 0;
+        System.out.printf("bench: %d rounds x %d scenarios x %d servers = %d steps; warm-up %d ms, measure %d ms; generator threads %d%n",
+                rounds, scenarios.size(), servers.size(), steps, warmupMs, measureMs, genThreads);
+        var rows = new ArrayList<Row>();
+        Generator generator = new Generator();
+        try {
+            for (int round = 1; round <= rounds; round++) {
+                for (Scenario scenario : scenarios) {
+                    // Each round starts with a different server, so none is always first after a pause.
+                    for (int k = 0; k < servers.size(); k++) {
+                        String server = servers.get((k + round - 1) % servers.size());
+                        step++;
+                        Row row = step(generator, round, scenario, server);
+                        rows.add(row);
+                        System.out.printf("[%3d/%d %s] round %d %-15s %-19s %s%n", step, steps,
+                                clock(Duration.between(started, Instant.now())), round, scenario.name, server, Report.describe(row));
+                        if (!generator.alive()) generator = new Generator();
+                    }
+                }
+            }
+        } finally {
+            generator.close();
+        }
+        var report = new Report(rows, scenarios, servers, genThreads, warmupMs, measureMs, Duration.between(started, Instant.now()));
+        report.write(out);
+        System.out.println("bench: wrote " + out.resolve("results.md") + ", results.csv and charts in "
+                + clock(Duration.between(started, Instant.now())));
+    }
+
+    static String clock(Duration d) {
+        return String.format("%d:%02d", d.toMinutes(), d.toSecondsPart());
+    }
+
+    Row step(Generator generator, int round, Scenario scenario, String server) {
+        Process process = null;
+        Path log = out.resolve("logs").resolve(server + "-" + scenario.name + "-r" + round + ".log");
+        try {
+            process = startServer(server, scenario.udp, log);
+            int port = awaitReady(process, server, log);
+            String command = String.join(" ", "run", scenario.generatorScenario, Integer.toString(port),
+                    Integer.toString(scenario.connections), Long.toString(warmupMs), Long.toString(measureMs),
+                    Long.toString(process.pid()));
+            String answer = generator.ask(command, Duration.ofMillis(warmupMs + measureMs).plusSeconds(90));
+            if (answer.startsWith("RESULT")) {
+                var figures = new LinkedHashMap<String, String>();
+                for (String kv : answer.substring("RESULT".length()).trim().split(" ")) {
+                    int eq = kv.indexOf('=');
+                    figures.put(kv.substring(0, eq), kv.substring(eq + 1));
+                }
+                if (!process.isAlive()) return new Row(round, scenario.name, server, Map.of(), "server died, see " + log);
+                return new Row(round, scenario.name, server, figures, null);
+            }
+            return new Row(round, scenario.name, server, Map.of(), answer);
+        } catch (Exception e) {
+            return new Row(round, scenario.name, server, Map.of(), e.toString());
+        } finally {
+            if (process != null) kill(process);
+        }
+    }
+
+    Process startServer(String server, boolean udp, Path log) throws IOException {
+        List<String> command = new ArrayList<>();
+        if (server.equals("python")) {
+            command.addAll(List.of("python3", "-u", python.toString()));
+        } else {
+            command.addAll(List.of(java.toString(),
+                    "--enable-native-access=ALL-UNNAMED",          // epoll's JNI library, sockserve's FFM bindings
+                    "--sun-misc-unsafe-memory-access=allow",       // Netty's fast paths, as on the JDKs it targets
+                    "-cp", classpath, Peers.class.getName(), server));
+        }
+        command.add(udp ? "udp" : "tcp");
+        command.add("0");
+        return start(new ProcessBuilder(command).redirectError(log.toFile()));
+    }
+
+    static Process start(ProcessBuilder builder) throws IOException {
+        Process p = builder.start();
+        LIVE.add(p);
+        return p;
+    }
+
+    /** Waits for "READY port" on the server's standard output, then drains the rest. */
+    static int awaitReady(Process process, String server, Path log) throws Exception {
+        var lines = new LinkedBlockingQueue<String>();
+        Thread.ofVirtual().start(() -> {
+            try (var r = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+                for (String line; (line = r.readLine()) != null; ) lines.add(line);
+            } catch (IOException ignored) {
+                // the process was killed
+            }
+        });
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (System.nanoTime() < deadline) {
+            String line = lines.poll(100, TimeUnit.MILLISECONDS);
+            if (line != null && line.startsWith("READY ")) return Integer.parseInt(line.substring(6).trim());
+            if (line == null && !process.isAlive()) throw new IOException(server + " exited with " + process.exitValue() + " before READY, see " + log);
+        }
+        throw new IOException(server + " not READY in 30 s, see " + log);
+    }
+
+    static void kill(Process p) {
+        p.descendants().forEach(ProcessHandle::destroyForcibly);
+        p.destroyForcibly();
+        try {
+            p.waitFor(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        LIVE.remove(p);
+    }
+
+    static void killAll() {
+        for (Process p : LIVE) {
+            p.descendants().forEach(ProcessHandle::destroyForcibly);
+            p.destroyForcibly();
+        }
+    }
+
+    /** The load generator process, asked one command at a time. */
+    final class Generator implements AutoCloseable {
+        final Process process;
+        final PrintWriter commands;
+        final BlockingQueue<String> answers = new LinkedBlockingQueue<>();
+
+        Generator() throws IOException, InterruptedException {
+            process = start(new ProcessBuilder(java.toString(), "-cp", classpath, LoadGenerator.class.getName(),
+                    "--threads", Integer.toString(genThreads)).redirectError(out.resolve("logs").resolve("generator.log").toFile()));
+            commands = new PrintWriter(process.getOutputStream(), true, StandardCharsets.UTF_8);
+            Thread.ofVirtual().start(() -> {
+                try (var r = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+                    for (String line; (line = r.readLine()) != null; ) answers.add(line);
+                } catch (IOException ignored) {
+                    // killed
+                }
+            });
+            String hello = answers.poll(30, TimeUnit.SECONDS);
+            if (hello == null || !hello.startsWith("READY")) throw new IOException("load generator did not start: " + hello);
+        }
+
+        String ask(String command, Duration timeout) throws Exception {
+            answers.clear();
+            commands.println(command);
+            String answer = answers.poll(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            if (answer == null) {
+                kill(process); // stuck: a new one takes over at the next step
+                throw new IOException("load generator gave no answer in " + timeout.toSeconds() + " s");
+            }
+            return answer;
+        }
+
+        boolean alive() {
+            return process.isAlive();
+        }
+
+        @Override public void close() {
+            commands.println("quit");
+            try {
+                process.waitFor(5, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            kill(process);
+        }
+    }
+}

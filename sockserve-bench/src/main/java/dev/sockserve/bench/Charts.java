@@ -21,11 +21,17 @@ import java.awt.BasicStroke;
 import java.awt.Color;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.text.DecimalFormat;
 import java.util.List;
 
 /** The PNG charts of the results page, drawn with JFreeChart (headless). */
 final class Charts {
     static final List<String> FILES = List.of("throughput.png", "latency.png", "idle-memory.png", "ratios.png");
+
+    /** One colour per server, the same in every chart (in the order of {@link Peers#KINDS}). */
+    static final Color[] SERVER_COLOURS = {new Color(0xD62728), new Color(0xFF9896), new Color(0x1F77B4), new Color(0x17BECF),
+            new Color(0x9467BD), new Color(0x2CA02C), new Color(0xBCBD22)};
+    static final Color[] PERCENTILE_COLOURS = {new Color(0x6BAED6), new Color(0x2171B5), new Color(0x08306B)};
 
     final Report report;
 
@@ -55,12 +61,13 @@ final class Charts {
             }
             data.addSeries(series);
         }
-        var x = new LogAxis("connections (log)");
-        x.setBase(10);
-        x.setSmallestValue(1);
+        var x = logAxis("connections (log)");
         var y = new NumberAxis("round trips per second (64-byte pingpong)");
         var renderer = new XYLineAndShapeRenderer(true, true);
-        for (int i = 0; i < report.servers.size(); i++) renderer.setSeriesStroke(i, new BasicStroke(2f));
+        for (int i = 0; i < report.servers.size(); i++) {
+            renderer.setSeriesStroke(i, new BasicStroke(2f));
+            renderer.setSeriesPaint(i, colour(report.servers.get(i)));
+        }
         var plot = new XYPlot(data, x, y, renderer);
         return styled(new JFreeChart("Throughput against connections", JFreeChart.DEFAULT_TITLE_FONT, plot, true));
     }
@@ -68,6 +75,7 @@ final class Charts {
     /** p50, p99 and p99.9 per server, one panel per pingpong scenario, log scale. */
     JFreeChart latency() {
         var combined = new CombinedDomainCategoryPlot(new CategoryAxis("server"));
+        CategoryPlot first = null;
         for (Driver.Scenario s : pingpongs()) {
             var data = new DefaultCategoryDataset();
             for (String server : report.servers) {
@@ -75,11 +83,13 @@ final class Charts {
                 report.median(s.name(), server, "p99_us").ifPresent(v -> data.addValue(v, "p99", server));
                 report.median(s.name(), server, "p999_us").ifPresent(v -> data.addValue(v, "p99.9", server));
             }
-            var axis = new LogAxis(s.name() + " (us, log)");
-            axis.setSmallestValue(1);
-            var plot = new CategoryPlot(data, null, axis, bars());
+            var renderer = bars();
+            for (int i = 0; i < PERCENTILE_COLOURS.length; i++) renderer.setSeriesPaint(i, PERCENTILE_COLOURS[i]);
+            var plot = new CategoryPlot(data, null, logAxis(s.name() + " (us)"), renderer);
             combined.add(plot, 1);
+            if (first == null) first = plot;
         }
+        if (first != null) combined.setFixedLegendItems(first.getLegendItems()); // p50, p99, p99.9 once, not per panel
         combined.getDomainAxis().setCategoryLabelPositions(CategoryLabelPositions.UP_45);
         return styled(new JFreeChart("Latency percentiles (lower is better)", JFreeChart.DEFAULT_TITLE_FONT, combined, true));
     }
@@ -105,10 +115,28 @@ final class Charts {
                 report.ratio(s.name(), server, Report.metric(s.name())).ifPresent(v -> data.addValue(v, server, s.name()));
             }
         }
-        var plot = new CategoryPlot(data, new CategoryAxis("scenario"), new NumberAxis("ratio to Netty epoll (higher is better)"), bars());
+        var renderer = bars();
+        for (int i = 0; i < data.getRowCount(); i++) renderer.setSeriesPaint(i, colour((String) data.getRowKey(i)));
+        var plot = new CategoryPlot(data, new CategoryAxis("scenario"), new NumberAxis("ratio to Netty epoll (higher is better)"), renderer);
         plot.addRangeMarker(new ValueMarker(1.0, Color.RED, new BasicStroke(2f)));
         plot.getDomainAxis().setCategoryLabelPositions(CategoryLabelPositions.UP_45);
         return styled(new JFreeChart("Throughput ratio to Netty epoll, same run", JFreeChart.DEFAULT_TITLE_FONT, plot, true));
+    }
+
+    static Color colour(String server) {
+        int i = Peers.KINDS.indexOf(server);
+        return SERVER_COLOURS[Math.max(i, 0) % SERVER_COLOURS.length];
+    }
+
+    /** A base-10 log axis with ticks at the powers of ten, labelled as plain numbers. */
+    static LogAxis logAxis(String label) {
+        var axis = new LogAxis(label);
+        axis.setBase(10);
+        axis.setSmallestValue(1);
+        axis.setStandardTickUnits(NumberAxis.createIntegerTickUnits()); // whole powers of ten
+        axis.setNumberFormatOverride(new DecimalFormat("#,##0"));
+        axis.setMinorTickMarksVisible(true);
+        return axis;
     }
 
     static BarRenderer bars() {

@@ -107,10 +107,12 @@ public final class Driver {
                     for (int k = 0; k < servers.size(); k++) {
                         String server = servers.get((k + round - 1) % servers.size());
                         step++;
+                        long stepStarted = System.nanoTime();
                         Row row = step(generator, round, scenario, server);
                         rows.add(row);
-                        System.out.printf("[%3d/%d %s] round %d %-15s %-19s %s%n", step, steps,
-                                clock(Duration.between(started, Instant.now())), round, scenario.name, server, Report.describe(row));
+                        System.out.printf("[%3d/%d %s] round %d %-15s %-19s %s (step %.1f s)%n", step, steps,
+                                clock(Duration.between(started, Instant.now())), round, scenario.name, server, Report.describe(row),
+                                (System.nanoTime() - stepStarted) / 1e9);
                         if (!generator.alive()) generator = new Generator();
                     }
                 }

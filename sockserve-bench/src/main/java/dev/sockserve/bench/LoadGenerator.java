@@ -101,9 +101,13 @@ public final class LoadGenerator {
     // ---- scenarios ----
 
     Map<String, Object> streams(Spec spec, ByteBuffer message) throws Exception {
+        long started = System.nanoTime();
         List<SocketChannel> open = openConnections(spec.address, spec.connections);
+        double openSeconds = (System.nanoTime() - started) / 1e9;
         try {
-            return timed(spec, open, message == bulkMessage ? Kind.BULK : Kind.PINGPONG);
+            Map<String, Object> result = timed(spec, open, message == bulkMessage ? Kind.BULK : Kind.PINGPONG);
+            result.put("open_s", fmt(openSeconds));
+            return result;
         } finally {
             closeAll(open);
         }
@@ -267,9 +271,10 @@ public final class LoadGenerator {
         var r = new LinkedHashMap<String, Object>();
         r.put("ops_per_s", fmt(roundTrips / seconds));
         r.put("mb_per_s", fmt(bytes / seconds / 1e6));
-        r.put("p50_us", fmt(all.getValueAtPercentile(50) / 1e3));
-        r.put("p99_us", fmt(all.getValueAtPercentile(99) / 1e3));
-        r.put("p999_us", fmt(all.getValueAtPercentile(99.9) / 1e3));
+        boolean none = all.getTotalCount() == 0; // nothing came back in the window: no latency to tell
+        r.put("p50_us", fmt(none ? Double.NaN : all.getValueAtPercentile(50) / 1e3));
+        r.put("p99_us", fmt(none ? Double.NaN : all.getValueAtPercentile(99) / 1e3));
+        r.put("p999_us", fmt(none ? Double.NaN : all.getValueAtPercentile(99.9) / 1e3));
         r.put("errors", errors);
         r.put("server_cpu", fmt((serverCpu1 - serverCpu0) / seconds));
         r.put("gen_cpu", fmt((ownCpu1 - ownCpu0) / seconds));

@@ -5,8 +5,8 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.SocketTimeoutException;
 import java.nio.ByteBuffer;
-import java.nio.channels.AsynchronousCloseException;
 import java.nio.channels.ByteChannel;
+import java.nio.channels.ClosedChannelException;
 import java.time.Duration;
 import java.util.Objects;
 
@@ -47,7 +47,7 @@ public final class ChannelStreams implements AutoCloseable {
         }
     }
 
-    private IOException timedOutOr(AsynchronousCloseException e, String what, long nanos) {
+    private IOException timedOutOr(ClosedChannelException e, String what, long nanos) {
         if (deadline != null && deadline.fired()) {
             var t = new SocketTimeoutException(what + " from " + peer + " timed out after "
                     + Duration.ofNanos(nanos) + "; the connection was closed");
@@ -83,7 +83,7 @@ public final class ChannelStreams implements AutoCloseable {
             deadline.readDeadline = System.nanoTime() + readTimeoutNanos;
             try {
                 return channel.read(buffer);
-            } catch (AsynchronousCloseException e) {
+            } catch (ClosedChannelException e) {
                 throw timedOutOr(e, "read", readTimeoutNanos);
             } finally {
                 deadline.readDeadline = 0;
@@ -123,7 +123,7 @@ public final class ChannelStreams implements AutoCloseable {
                     deadline.writeDeadline = System.nanoTime() + writeTimeoutNanos;
                     channel.write(buffer);
                 }
-            } catch (AsynchronousCloseException e) {
+            } catch (ClosedChannelException e) {
                 throw timedOutOr(e, "write", writeTimeoutNanos);
             } finally {
                 deadline.writeDeadline = 0;

@@ -1,0 +1,188 @@
+package dev.sockserve.cli;
+
+import dev.sockserve.BaseRequestHandler;
+import dev.sockserve.BaseServer;
+import dev.sockserve.Concurrency;
+import dev.sockserve.DatagramRequest;
+import dev.sockserve.ServerGroup;
+import dev.sockserve.ServerOptions;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.SocketAddress;
+import java.nio.channels.SocketChannel;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
+
+/**
+ * The running command: its listeners (one core server each, all served from one thread by a
+ * {@link ServerGroup}), their gatekeepers, and for {@code exec} the child reaper. {@link #serve()} runs
+ * until {@link #stop()}, then closes every listener at once, lets running requests finish for the grace
+ * period and ends the rest.
+ */
+final class Serving implements AutoCloseable {
+
+    /** What to serve: a built-in service, or a program. */
+    sealed interface What permits What.BuiltIn, What.Exec {
+        record BuiltIn(Service service) implements What {
+        }
+
+        record Exec(List<String> argv, String localName) implements What {
+        }
+    }
+
+    private final List<BaseServer<?>> servers = new ArrayList<>();
+    private final List<ListenAddress.Kind> kinds = new ArrayList<>();
+    private final ServerGroup group;
+    private final ChildReaper reaper; // exec only
+    private final CountDownLatch stopped = new CountDownLatch(1);
+    private final AtomicBoolean served = new AtomicBoolean();
+    private volatile boolean stopRequested;
+
+    /** Binds every listener; on a failure closes those already bound and throws. */
+    Serving(What what, List<ListenAddress> listeners, ServeOptions options, AccessRules rules, EventLog log) {
+        boolean exec = what instanceof What.Exec;
+        int limit = options.limit != null ? options.limit : exec ? 40 : 0;
+        Concurrency concurrency = switch (options.concurrency) {
+            case synchronous -> Concurrency.synchronous();
+            case threads -> Concurrency.threads();
+            case virtual -> Concurrency.virtualThreads();
+        };
+        if (limit > 0 && options.concurrency != ServeOptions.ConcurrencyChoice.synchronous) {
+            concurrency = concurrency.limit(limit);
+        }
+        ServerOptions serverOptions = ServerOptions.defaults()
+                .allowReuseAddress(true) // a restarted server must not wait out TIME_WAIT
+                .requestQueueSize(options.backlog)
+                .maxPacketSize(options.maxPacketSize)
+                .concurrency(concurrency)
+                .closeGracePeriod(options.grace)
+                .writeTimeout(options.writeTimeout);
+        ChildReaper childReaper = null;
+        try {
+            if (exec) {
+                childReaper = new ChildReaper(log);
+            }
+            this.reaper = childReaper;
+            for (ListenAddress listen : listeners) {
+                String localName = what instanceof What.Exec e ? e.localName() : "";
+                Gatekeeper gatekeeper = new Gatekeeper(log, rules, Optional.ofNullable(options.perClient),
+                        options.concurrency == ServeOptions.ConcurrencyChoice.synchronous ? 1 : limit, !exec,
+                        !exec && listen.kind() == ListenAddress.Kind.UDP, localName);
+                Supplier<? extends BaseRequestHandler<SocketChannel>> stream;
+                Supplier<? extends BaseRequestHandler<DatagramRequest>> datagram;
+                if (what instanceof What.Exec e) {
+                    ExecProgram program = new ExecProgram(e.argv(), System.getenv(), e.localName(), childReaper,
+                            options.maxPacketSize);
+                    stream = () -> program.streamHandler(listen.kind());
+                    datagram = () -> program.datagramHandler(listen.kind());
+                } else {
+                    Service service = ((What.BuiltIn) what).service();
+                    stream = service.streamHandlers(options.readTimeout());
+                    datagram = service.datagramHandlers();
+                }
+                servers.add(GatedServers.open(listen, stream, datagram, serverOptions, gatekeeper));
+                kinds.add(listen.kind());
+            }
+            group = new ServerGroup(servers);
+        } catch (RuntimeException | Error e) {
+            closeAll();
+            throw e;
+        } catch (IOException e) {
+            closeAll();
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** The addresses as bound, with their real ports: {@code tcp://127.0.0.1:7007}. */
+    List<String> boundAddresses() {
+        List<String> bound = new ArrayList<>();
+        for (int i = 0; i < servers.size(); i++) {
+            bound.add(ListenAddress.describe(kinds.get(i), servers.get(i).serverAddress()));
+        }
+        return bound;
+    }
+
+    List<SocketAddress> boundSocketAddresses() {
+        return servers.stream().map(BaseServer::serverAddress).toList();
+    }
+
+    /** Serves until {@link #stop()}, then closes gracefully; returns when everything has ended. */
+    void serve() {
+        if (!served.compareAndSet(false, true)) {
+            throw new IllegalStateException("already served");
+        }
+        try {
+            if (!stopRequested) {
+                group.serveForever();
+            }
+        } finally {
+            closeAll();
+            stopped.countDown();
+        }
+    }
+
+    /** Stops accepting, from any thread; {@link #serve()} then lets running requests finish and returns. */
+    void stop() {
+        stopRequested = true;
+        group.shutdown();
+    }
+
+    /** The second signal: ends every child at once. */
+    void killChildren() {
+        if (reaper != null) {
+            reaper.killAll();
+        }
+    }
+
+    void awaitStopped() throws InterruptedException {
+        stopped.await();
+    }
+
+    /** Closes every listener at the same time, so that the grace period is not paid once per listener. */
+    private void closeAll() {
+        List<Thread> closers = new ArrayList<>();
+        for (BaseServer<?> server : servers) {
+            closers.add(Thread.ofVirtual().name("sockserve-close").start(server::serverClose));
+        }
+        for (Thread closer : closers) {
+            try {
+                closer.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        if (reaper != null) {
+            reaper.close(); // children still running after the grace period: SIGTERM, then SIGKILL
+        }
+        if (group != null) {
+            group.close();
+        }
+    }
+
+    /** Stops and waits until everything has ended (gracefully, as {@link #serve()} does). */
+    @Override
+    public void close() {
+        stop();
+        if (served.compareAndSet(false, true)) {
+            closeAll();
+            stopped.countDown();
+            return;
+        }
+        boolean interrupted = false;
+        while (stopped.getCount() > 0) {
+            try {
+                stopped.await();
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

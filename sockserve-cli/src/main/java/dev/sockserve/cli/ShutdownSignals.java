@@ -1,0 +1,36 @@
+package dev.sockserve.cli;
+
+import java.util.concurrent.atomic.AtomicInteger;
+import sun.misc.Signal;
+
+/**
+ * SIGTERM and SIGINT: the first stops accepting and lets running connections finish for the grace
+ * period; a second ends everything at once.
+ *
+ * <p>Why {@code sun.misc.Signal} (module jdk.unsupported, exported and supported in practice) rather than
+ * a shutdown hook: the JVM runs shutdown hooks on the first signal and then ignores further ones until
+ * they finish, so a hook cannot tell "stop gently" from "stop now"; {@code jdk.internal.misc.Signal} is
+ * not exported. Handling the signal replaces the JVM's default exit, so the first signal only starts
+ * the graceful stop and the command exits 0 when it is done.
+ */
+final class ShutdownSignals {
+
+    private ShutdownSignals() {
+    }
+
+    static void install(Serving serving, EventLog log) {
+        AtomicInteger received = new AtomicInteger();
+        for (String name : new String[] {"TERM", "INT"}) {
+            Signal.handle(new Signal(name), signal -> {
+                if (received.incrementAndGet() == 1) {
+                    log.info("SIG" + signal.getName() + ": no new connections; running ones may finish");
+                    Thread.ofPlatform().name("sockserve-stop").daemon(true).start(serving::stop);
+                } else {
+                    log.info("SIG" + signal.getName() + " again: ending now");
+                    serving.killChildren();
+                    Runtime.getRuntime().halt(128 + signal.getNumber());
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,185 @@
+package dev.sockserve.cli;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * A benchmark, not a test (no assertions, never run by surefire): the same program, {@code cat}, served
+ * per connection by {@code tcpserver -R -H -l0}, {@code socat TCP-LISTEN:...,fork,reuseaddr EXEC:cat} and
+ * {@code sockserve exec}, on loopback, in one run. Three figures each: new connections per second (16
+ * loops of connect, one byte there and back, close), round trips per second on one connection (64 bytes),
+ * and MB/s through cat on one connection (64 KiB writes, read back concurrently).
+ *
+ * <p>Run it with {@code sockserve-cli/bench-exec}; arguments: seconds per figure (default 5).
+ */
+public final class ExecBench {
+
+    private static final String LOOPBACK = "127.0.0.1";
+
+    public static void main(String[] args) throws Exception {
+        double seconds = args.length > 0 ? Double.parseDouble(args[0]) : 5;
+        String java = ProcessHandle.current().info().command().orElse("java");
+        String classPath = System.getProperty("java.class.path");
+        List<String[]> rows = new ArrayList<>();
+        for (String name : List.of("tcpserver", "socat", "sockserve")) {
+            int port = freePort();
+            List<String> command = switch (name) {
+                case "tcpserver" -> List.of("tcpserver", "-R", "-H", "-l0", "-c", "100", LOOPBACK, String.valueOf(port), "cat");
+                case "socat" -> List.of("socat", "TCP-LISTEN:" + port + ",bind=" + LOOPBACK + ",fork,reuseaddr,backlog=1024",
+                        "EXEC:cat");
+                default -> List.of(java, "--enable-native-access=ALL-UNNAMED", "--add-opens",
+                        "java.base/sun.nio.ch=ALL-UNNAMED", "-cp", classPath, "dev.sockserve.cli.Sockserve", "exec",
+                        "-c", "100", "--listen", "tcp://" + LOOPBACK + ":" + port, "--", "cat");
+            };
+            Process server = new ProcessBuilder(command).redirectErrorStream(true)
+                    .redirectOutput(Path.of(System.getProperty("java.io.tmpdir"), "exec-bench-" + name + ".log").toFile())
+                    .start();
+            try {
+                awaitListening(port);
+                warmUp(port);
+                double connects = connectsPerSecond(port, seconds);
+                double roundTrips = roundTripsPerSecond(port, seconds);
+                double mbps = megabytesPerSecond(port, seconds);
+                rows.add(new String[] {name, fmt(connects), fmt(roundTrips), fmt(mbps)});
+                System.out.printf(Locale.ROOT, "%-10s %12s conn/s %12s round trips/s %10s MB/s%n", name,
+                        fmt(connects), fmt(roundTrips), fmt(mbps));
+            } finally {
+                server.destroy();
+                server.waitFor();
+            }
+        }
+        System.out.println();
+        System.out.println("| server | new connections/s | round trips/s (1 connection, 64 B) | MB/s through cat (64 KiB) |");
+        System.out.println("|---|---:|---:|---:|");
+        for (String[] row : rows) {
+            System.out.println("| " + String.join(" | ", row) + " |");
+        }
+    }
+
+    private static String fmt(double value) {
+        return String.format(Locale.ROOT, "%,.0f", value);
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getByName(LOOPBACK))) {
+            return s.getLocalPort();
+        }
+    }
+
+    private static void awaitListening(int port) throws Exception {
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        while (true) {
+            try (Socket s = new Socket()) {
+                s.connect(new InetSocketAddress(LOOPBACK, port), 1000);
+                return;
+            } catch (IOException notYet) {
+                if (System.nanoTime() > deadline) {
+                    throw new IOException("no server on port " + port + " after 20 s");
+                }
+                Thread.sleep(50);
+            }
+        }
+    }
+
+    private static void warmUp(int port) throws Exception {
+        connectsPerSecond(port, 1);
+        roundTripsPerSecond(port, 1);
+    }
+
+    private static void oneByteThereAndBack(int port) throws IOException {
+        try (Socket s = new Socket(LOOPBACK, port)) {
+            s.setSoTimeout(10_000);
+            s.getOutputStream().write('x');
+            if (s.getInputStream().read() != 'x') {
+                throw new IOException("no echo");
+            }
+        }
+    }
+
+    private static double connectsPerSecond(int port, double seconds) throws Exception {
+        AtomicLong done = new AtomicLong();
+        long end = System.nanoTime() + (long) (seconds * 1e9);
+        List<Thread> loops = new ArrayList<>();
+        long start = System.nanoTime();
+        for (int i = 0; i < 16; i++) {
+            loops.add(Thread.ofPlatform().start(() -> {
+                while (System.nanoTime() < end) {
+                    try {
+                        oneByteThereAndBack(port);
+                        done.incrementAndGet();
+                    } catch (IOException e) {
+                        System.err.println("connect loop: " + e);
+                    }
+                }
+            }));
+        }
+        for (Thread t : loops) {
+            t.join();
+        }
+        return done.get() / ((System.nanoTime() - start) / 1e9);
+    }
+
+    private static double roundTripsPerSecond(int port, double seconds) throws IOException {
+        try (Socket s = new Socket(LOOPBACK, port)) {
+            s.setTcpNoDelay(true);
+            s.setSoTimeout(10_000);
+            OutputStream out = s.getOutputStream();
+            InputStream in = s.getInputStream();
+            byte[] message = new byte[64];
+            byte[] reply = new byte[64];
+            long count = 0;
+            long start = System.nanoTime();
+            long end = start + (long) (seconds * 1e9);
+            while (System.nanoTime() < end) {
+                out.write(message);
+                int got = 0;
+                while (got < reply.length) {
+                    int n = in.read(reply, got, reply.length - got);
+                    if (n < 0) {
+                        throw new IOException("closed early");
+                    }
+                    got += n;
+                }
+                count++;
+            }
+            return count / ((System.nanoTime() - start) / 1e9);
+        }
+    }
+
+    private static double megabytesPerSecond(int port, double seconds) throws Exception {
+        try (Socket s = new Socket(LOOPBACK, port)) {
+            s.setSoTimeout(10_000);
+            byte[] message = new byte[64 * 1024];
+            AtomicLong received = new AtomicLong();
+            long start = System.nanoTime();
+            long end = start + (long) (seconds * 1e9);
+            Thread writer = Thread.ofPlatform().start(() -> {
+                try {
+                    OutputStream out = s.getOutputStream();
+                    while (System.nanoTime() < end) {
+                        out.write(message);
+                    }
+                    s.shutdownOutput();
+                } catch (IOException e) {
+                    System.err.println("bulk writer: " + e);
+                }
+            });
+            InputStream in = s.getInputStream();
+            byte[] buffer = new byte[256 * 1024];
+            for (int n; (n = in.read(buffer)) > 0; ) {
+                received.addAndGet(n);
+            }
+            writer.join();
+            return received.get() / 1e6 / ((System.nanoTime() - start) / 1e9);
+        }
+    }
+}

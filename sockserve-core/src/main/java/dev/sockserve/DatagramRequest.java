@@ -8,6 +8,15 @@ import java.util.Objects;
  *
  * <p>A datagram longer than {@link ServerOptions#maxPacketSize()} is never cut silently:
  * {@link #truncated()} says so, and the server logs it.
+ * {@snippet :
+ * class Reverse extends BaseRequestHandler<DatagramRequest> {
+ *     @Override
+ *     protected void handle() throws IOException {
+ *         byte[] reply = new StringBuilder(new String(request().data(), UTF_8)).reverse().toString().getBytes(UTF_8);
+ *         request().socket().send(ByteBuffer.wrap(reply), clientAddress());
+ *     }
+ * }
+ * }
  */
 public final class DatagramRequest {
 

@@ -2,6 +2,9 @@ package dev.sockserve;
 
 /**
  * The kind of socket a server listens on: Python's {@code socket_type}.
+ * {@snippet :
+ * boolean connections = server.socketType() == SocketType.STREAM;
+ * }
  */
 public enum SocketType {
     /** A connection-oriented byte stream ({@code SOCK_STREAM}): TCP and Unix stream servers. */

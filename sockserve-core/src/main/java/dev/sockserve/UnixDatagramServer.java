@@ -11,7 +11,7 @@ import java.util.function.Supplier;
 
 /**
  * A Unix-domain datagram server: Python's {@code UnixDatagramServer}. The JDK has no Unix datagram
- * channel, so the socket is made through the Foreign Function & Memory API; run with
+ * channel, so the socket is made through the Foreign Function &amp; Memory API; run with
  * {@code --enable-native-access=dev.sockserve} (or {@code ALL-UNNAMED} on the class path) to avoid the
  * JDK's warning. No blocking native call ever runs on a virtual thread: one platform thread per server
  * waits for the socket to become readable.

@@ -113,7 +113,10 @@ public final class Driver {
                         System.out.printf("[%3d/%d %s] round %d %-15s %-19s %s (step %.1f s)%n", step, steps,
                                 clock(Duration.between(started, Instant.now())), round, scenario.name, server, Report.describe(row),
                                 (System.nanoTime() - stepStarted) / 1e9);
-                        if (!generator.alive()) generator = new Generator();
+                        if (!generator.alive()) {
+                            generator.close();
+                            generator = new Generator();
+                        }
                     }
                 }
             }
@@ -139,7 +142,8 @@ public final class Driver {
             String command = String.join(" ", "run", scenario.generatorScenario, Integer.toString(port),
                     Integer.toString(scenario.connections), Long.toString(warmupMs), Long.toString(measureMs),
                     Long.toString(process.pid()));
-            String answer = generator.ask(command, Duration.ofMillis(warmupMs + measureMs).plusSeconds(90));
+            // Opening takes at most 30 s (the generator's own limit): past that something is stuck.
+            String answer = generator.ask(command, Duration.ofMillis(warmupMs + measureMs).plusSeconds(45));
             if (answer.startsWith("RESULT")) {
                 var figures = new LinkedHashMap<String, String>();
                 for (String kv : answer.substring("RESULT".length()).trim().split(" ")) {
@@ -241,14 +245,18 @@ public final class Driver {
             commands.println(command);
             String answer = answers.poll(timeout.toMillis(), TimeUnit.MILLISECONDS);
             if (answer == null) {
-                kill(process); // stuck: a new one takes over at the next step
+                // Stuck (or starved: 10,000 Python threads can take every CPU). The step's server is
+                // killed first, then this generator is replaced before the next step.
+                stale = true;
                 throw new IOException("load generator gave no answer in " + timeout.toSeconds() + " s");
             }
             return answer;
         }
 
+        boolean stale;
+
         boolean alive() {
-            return process.isAlive();
+            return process.isAlive() && !stale;
         }
 
         @Override public void close() {

@@ -119,14 +119,14 @@ public final class LoadGenerator {
      */
     Map<String, Object> idle(Spec spec) throws Exception {
         closeAll(openConnections(spec.address, 200)); // the server's accept path runs once before the baseline
-        Thread.sleep(500);
+        Thread.sleep(Math.min(500, spec.warmupMs)); // shorter pauses in --quick runs
         long rssBefore = procStatus(spec.serverPid, "VmRSS");
         long threadsBefore = procStatus(spec.serverPid, "Threads");
         long started = System.nanoTime();
         List<SocketChannel> open = openConnections(spec.address, spec.connections);
         try {
             double openSeconds = (System.nanoTime() - started) / 1e9;
-            Thread.sleep(1000); // let the server settle: threads parked, buffers returned
+            Thread.sleep(Math.min(1000, spec.measureMs)); // let the server settle: threads parked, buffers returned
             long rssAfter = procStatus(spec.serverPid, "VmRSS");
             long threadsAfter = procStatus(spec.serverPid, "Threads");
             var r = new LinkedHashMap<String, Object>();
@@ -181,7 +181,7 @@ public final class LoadGenerator {
     List<SocketChannel> openConnections(InetSocketAddress address, int count) throws IOException {
         ByteBuffer probe = smallMessage;
         var open = new ArrayList<SocketChannel>(count);
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         try (Selector selector = Selector.open()) {
             int started = 0, inFlight = 0;
             while (open.size() < count) {
@@ -193,7 +193,7 @@ public final class LoadGenerator {
                     started++;
                     inFlight++;
                 }
-                if (System.nanoTime() > deadline) throw new IOException("opened only " + open.size() + " of " + count + " connections in 60 s");
+                if (System.nanoTime() > deadline) throw new IOException("opened only " + open.size() + " of " + count + " connections in 30 s");
                 selector.select(100);
                 for (SelectionKey key : selector.selectedKeys()) {
                     Conn c = (Conn) key.attachment();

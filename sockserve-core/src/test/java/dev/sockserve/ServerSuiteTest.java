@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.net.UnixDomainSocketAddress;
 import java.nio.file.Files;
@@ -46,6 +45,10 @@ class ServerSuiteTest {
             }
         }
         return all.stream();
+    }
+
+    static Stream<Arguments> streamMatrix() {
+        return matrix().filter(a -> ((Transport) a.get()[0]).stream());
     }
 
     static void await(String what, BooleanSupplier condition) throws InterruptedException {
@@ -154,9 +157,8 @@ class ServerSuiteTest {
     }
 
     @ParameterizedTest(name = "{0} {1}")
-    @MethodSource("matrix")
+    @MethodSource("streamMatrix")
     void wfileWritesSixteenMebibytesAndOneWhole(Transport transport, Policy policy) throws Exception {
-        assumeTrue(transport.stream(), "a datagram cannot hold 16 MiB");
         int size = 16 * 1024 * 1024 + 1;
         byte[] big = new byte[size];
         for (int i = 0; i < size; i++) {
@@ -192,6 +194,26 @@ class ServerSuiteTest {
             loop.join(10_000);
             assertFalse(loop.isAlive(), "serveForever returned after shutdown()");
             assertEquals(CloseOutcome.GRACEFUL, server.serverClose());
+        }
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("matrix")
+    void describesItsSocket(Transport transport, Policy policy) {
+        try (BaseServer<?> server = transport.server(dir, Transport.ECHO, policy.options())) {
+            assertEquals(transport.stream() ? SocketType.STREAM : SocketType.DATAGRAM, server.socketType());
+            assertEquals(switch (transport) {
+                case TCP4, UDP4 -> java.net.StandardProtocolFamily.INET;
+                case TCP6, UDP6 -> java.net.StandardProtocolFamily.INET6;
+                case UNIX_STREAM, UNIX_DGRAM -> java.net.StandardProtocolFamily.UNIX;
+            }, server.addressFamily());
+            assertEquals(transport != Transport.UNIX_DGRAM, server.channel().isPresent(),
+                    "every transport but Unix datagram has a selectable channel");
+            if (server.serverAddress() instanceof java.net.InetSocketAddress inet) {
+                assertTrue(inet.getPort() > 0, "port 0 resolved to the real port");
+            }
+            assertEquals(policy.concurrency, server.concurrency());
+            assertTrue(server.requestHandlerFactory().get() instanceof BaseRequestHandler<?>);
         }
     }
 

@@ -125,6 +125,39 @@ class TransportDetailsTest {
     }
 
     @Test
+    void allowReusePortLetsTwoServersShareAPort() {
+        var options = ServerOptions.defaults().allowReusePort(true);
+        try (var first = new TcpServer(new InetSocketAddress("127.0.0.1", 0), StreamRequestHandler.of(h -> { }), options);
+                var second = new TcpServer((InetSocketAddress) first.serverAddress(), StreamRequestHandler.of(h -> { }),
+                        options)) {
+            assertEquals(first.serverAddress(), second.serverAddress());
+            assertThrows(UncheckedIOException.class, () -> new TcpServer((InetSocketAddress) first.serverAddress(),
+                    StreamRequestHandler.of(h -> { })), "without the option the port is taken");
+        }
+        try (var first = new UdpServer(new InetSocketAddress("127.0.0.1", 0), DatagramRequestHandler.of(h -> { }), options);
+                var second = new UdpServer((InetSocketAddress) first.serverAddress(), DatagramRequestHandler.of(h -> { }),
+                        options)) {
+            assertEquals(first.serverAddress(), second.serverAddress());
+        }
+    }
+
+    @Test
+    void allowReuseAddressRebindsWhileOldConnectionsLinger() throws Exception {
+        var options = ServerOptions.defaults().allowReuseAddress(true);
+        InetSocketAddress address;
+        var server = new ThreadingTcpServer(new InetSocketAddress("127.0.0.1", 0),
+                StreamRequestHandler.of(h -> Transport.ECHO.run(h.rfile(), h.wfile())), options);
+        try (Serving s = Serving.start(server)) {
+            address = (InetSocketAddress) server.serverAddress();
+            // the server closes first, so its side of the connection lingers in TIME_WAIT
+            assertArrayEquals(HELLO, Transport.TCP4.roundTrip(server, dir, HELLO));
+        }
+        try (var again = new TcpServer(address, StreamRequestHandler.of(h -> { }), options)) {
+            assertEquals(address, again.serverAddress());
+        }
+    }
+
+    @Test
     void theUnixSocketFileIsRemovedOnClose() {
         Path path = dir.resolve("s.sock");
         var server = new UnixStreamServer(UnixDomainSocketAddress.of(path), StreamRequestHandler.of(h -> { }));

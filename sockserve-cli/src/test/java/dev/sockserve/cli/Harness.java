@@ -203,6 +203,11 @@ final class Harness {
      * pollers) before the first count, so that it is not taken for a test's leak.
      */
     private static void warmUp() {
+        try { // temporary names come from SecureRandom, which keeps /dev/random and /dev/urandom open
+            Files.delete(Files.createTempDirectory("sockserve-warm-up-"));
+        } catch (IOException e) {
+            throw new IllegalStateException("warm-up failed", e);
+        }
         try (var listener = java.nio.channels.ServerSocketChannel.open()
                 .bind(new java.net.InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
                 var client = java.nio.channels.SocketChannel.open(listener.getLocalAddress());
@@ -240,7 +245,8 @@ final class Harness {
             String[] fds = new File("/proc/self/fd").list();
             List<String> threads = Thread.getAllStackTraces().keySet().stream()
                     .filter(t -> !t.isVirtual() && t.getName().startsWith("sockserve-"))
-                    .filter(t -> !t.getName().equals("sockserve-io-watchdog")) // the core's one process-wide thread.map(Thread::getName).toList();
+                    // the core's one process-wide thread is not a leak
+                    .filter(t -> !t.getName().equals("sockserve-io-watchdog")).map(Thread::getName).toList();
             List<Long> children = ProcessHandle.current().children().map(ProcessHandle::pid).toList();
             return new Resources(fds == null ? 0 : fds.length, threads, children);
         }
@@ -255,10 +261,22 @@ final class Harness {
         }
         final Resources last = after;
         assertTrue(last.fds() <= before.fds(), () -> "descriptors leaked: " + before.fds() + " before, " + last.fds()
-                + " after: " + Arrays.toString(new File("/proc/self/fd").list()));
+                + " after: " + describeFds());
         assertTrue(last.threads().isEmpty() || before.threads().containsAll(last.threads()),
                 () -> "threads leaked: " + last.threads());
         assertTrue(before.children().containsAll(last.children()), () -> "child processes left: " + last.children());
+    }
+
+    private static String describeFds() {
+        StringBuilder out = new StringBuilder();
+        for (String fd : new File("/proc/self/fd").list()) {
+            try {
+                out.append(fd).append("->").append(Files.readSymbolicLink(Path.of("/proc/self/fd", fd))).append(' ');
+            } catch (IOException gone) {
+                // closed meanwhile
+            }
+        }
+        return out.toString();
     }
 
     private static boolean leaked(Resources before, Resources after) {

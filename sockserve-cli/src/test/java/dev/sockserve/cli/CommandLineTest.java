@@ -1,0 +1,132 @@
+package dev.sockserve.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** Wrong flags, addresses, rules and programs are refused at start-up with one line naming them; help says it all. */
+@Timeout(value = 30, unit = TimeUnit.SECONDS)
+class CommandLineTest {
+
+    private Harness.Resources before;
+
+    @BeforeEach
+    void snapshot() {
+        before = Harness.Resources.now();
+    }
+
+    @AfterEach
+    void noLeaks() throws Exception {
+        Harness.assertNoLeak(before);
+    }
+
+    private static void assertRefused(int exitCode, String named, String... args) {
+        Harness.Refusal refusal = Harness.refuse(args);
+        assertEquals(exitCode, refusal.exitCode(), refusal.message());
+        assertEquals(1, refusal.message().strip().lines().count(), "one line: " + refusal.message());
+        assertTrue(refusal.message().contains(named), "names " + named + ": " + refusal.message());
+    }
+
+    @Test
+    void unknownFlagIsNamed() {
+        assertRefused(2, "--lisen", "echo", "--lisen", "tcp://127.0.0.1:0");
+    }
+
+    @Test
+    void badAddressesAreNamed() {
+        assertRefused(2, "tcp://127.0.0.1", "echo", "--listen", "tcp://127.0.0.1");
+        assertRefused(2, "port 'x'", "echo", "--listen", "tcp://127.0.0.1:x");
+        assertRefused(2, "70000", "echo", "--listen", "udp://127.0.0.1:70000");
+        assertRefused(2, "http://x:1", "echo", "--listen", "http://x:1");
+        assertRefused(2, "brackets", "echo", "--listen", "tcp://::1:7");
+        assertRefused(2, "no socket path", "echo", "--listen", "unix:");
+    }
+
+    @Test
+    void badNumbersAndDurationsAreNamed() {
+        assertRefused(2, "-c", "echo", "--listen", "tcp://127.0.0.1:0", "-c", "0");
+        assertRefused(2, "-c needs", "echo", "--listen", "tcp://127.0.0.1:0", "-c", "4", "--concurrency", "synchronous");
+        assertRefused(2, "'soon'", "echo", "--listen", "tcp://127.0.0.1:0", "--grace", "soon");
+        assertRefused(2, "-C", "echo", "--listen", "tcp://127.0.0.1:0", "-C", "many");
+        assertRefused(2, "--concurrency", "echo", "--listen", "tcp://127.0.0.1:0", "--concurrency", "forks");
+    }
+
+    @Test
+    void malformedRulesFileIsRefusedWithItsLineNumber() throws Exception {
+        Path rules = Files.createTempFile("sockserve-rules-", ".txt");
+        try {
+            Files.writeString(rules, "# local clients\n127.0.0.1:allow\n10.0.0.0/33:deny\n");
+            assertRefused(2, "line 3", "echo", "--listen", "tcp://127.0.0.1:0", "--rules", rules.toString());
+            Files.writeString(rules, "127.0.0.1:permit\n");
+            assertRefused(2, "line 1", "echo", "--listen", "tcp://127.0.0.1:0", "--rules", rules.toString());
+        } finally {
+            Files.delete(rules);
+        }
+    }
+
+    @Test
+    void execNeedsAListenerAndAProgramThatExists() {
+        assertRefused(2, "--listen", "exec", "--", "cat");
+        assertRefused(2, "PROGRAM", "exec", "--listen", "tcp://127.0.0.1:0");
+        assertRefused(2, "no-such-program-here", "exec", "--listen", "tcp://127.0.0.1:0", "--", "no-such-program-here");
+    }
+
+    @Test
+    void noServiceIsAUsageError() {
+        assertRefused(2, "sockserve --help");
+        assertRefused(2, "nonsense", "nonsense");
+    }
+
+    @Test
+    void aTakenPortIsRefusedWithTheAddress() throws Exception {
+        try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+            String address = "127.0.0.1:" + taken.getLocalPort();
+            assertRefused(1, address, "echo", "--listen", "tcp://" + address);
+        }
+    }
+
+    private static String help(String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        PrintStream stream = new PrintStream(out, true, StandardCharsets.UTF_8);
+        Sockserve.Parsed parsed = Sockserve.parse(args, stream, stream);
+        assertEquals(0, parsed.exitCode());
+        return out.toString(StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void everyServiceHelpSaysWhatItDoesItsDefaultAddressAndEveryOptionsDefault() {
+        for (Service service : Service.values()) {
+            String help = help(service.command(), "--help");
+            assertTrue(help.contains("RFC " + service.rfc), help);
+            assertTrue(help.contains("Default address: tcp://127.0.0.1:" + (7000 + service.port)), help);
+            for (String option : new String[] {"--listen", "--concurrency", "-c=", "-C=", "--rules", "-v ", "--log-format",
+                "--grace", "--read-timeout", "--write-timeout", "--backlog", "--max-packet-size"}) {
+                assertTrue(help.contains(option), service + " help lacks " + option);
+            }
+            // every option states its default
+            long options = help.lines().filter(l -> l.matches("\\s+(-\\w, )?--?[\\w-]+.*") && !l.contains("--help")
+                    && !l.contains("--version")).count();
+            assertEquals(options, countDefaults(help), help);
+        }
+        String exec = help("exec", "--help");
+        assertTrue(exec.contains("TCPREMOTEIP") && exec.contains("Default -c: 40"), exec);
+        String top = help("--help");
+        assertTrue(top.contains("tcp://127.0.0.1:7007") && top.contains("exec"), top);
+    }
+
+    private static long countDefaults(String help) {
+        return java.util.regex.Pattern.compile("Default:").matcher(help).results().count();
+    }
+}

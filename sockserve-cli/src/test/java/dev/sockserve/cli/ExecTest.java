@@ -1,0 +1,258 @@
+package dev.sockserve.cli;
+
+import static dev.sockserve.cli.Harness.python;
+import static dev.sockserve.cli.Harness.targetOf;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** {@code sockserve exec}: against djb's tcpserver, and each of its promises on its own. */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class ExecTest {
+
+    private Harness.Resources before;
+    private Path dir;
+
+    @BeforeEach
+    void snapshot() throws Exception {
+        before = Harness.Resources.now();
+        dir = Harness.tempDir();
+    }
+
+    @AfterEach
+    void noLeaks() throws Exception {
+        Harness.deleteTree(dir);
+        Harness.assertNoLeak(before);
+    }
+
+    private Path script(String name, String body) throws IOException {
+        Path path = dir.resolve(name);
+        Files.writeString(path, "#!/bin/sh\n" + body + "\n");
+        Files.setPosixFilePermissions(path, PosixFilePermissions.fromString("rwx------"));
+        return path;
+    }
+
+    private static byte[] bytes(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    private static String text(byte[] b) {
+        return new String(b, StandardCharsets.UTF_8);
+    }
+
+    static void awaitListening(int port) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (true) {
+            try (Socket s = new Socket()) {
+                s.connect(new InetSocketAddress("127.0.0.1", port), 1000);
+                return;
+            } catch (IOException notYet) {
+                assertTrue(System.nanoTime() < deadline, "nothing listens on " + port);
+                Thread.sleep(50);
+            }
+        }
+    }
+
+    private static void stop(Process p) throws InterruptedException {
+        p.destroy();
+        if (!p.waitFor(15, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            p.waitFor();
+        }
+    }
+
+    @Test
+    void clientSeesTheSameBytesAndVariablesAsUnderTcpserver() throws Exception {
+        Path program = script("envcat", "env | grep -E '^(PROTO|TCP)' | sort\necho ---\nexec cat");
+        int tcpserverPort = Harness.freePort();
+        int sockservePort = Harness.freePort();
+        ProcessBuilder tcpserver = new ProcessBuilder("tcpserver", "-R", "-H", "-l0", "127.0.0.1",
+                String.valueOf(tcpserverPort), program.toString());
+        ProcessBuilder sockserve = Harness.childJvm(List.of("exec", "-l0", "--listen", "tcp://127.0.0.1:" + sockservePort,
+                "--", program.toString()));
+        List<Process> servers = new ArrayList<>();
+        try {
+            for (ProcessBuilder server : List.of(tcpserver, sockserve)) {
+                // stale values in the server's own environment must never reach the program
+                server.environment().put("TCPREMOTEHOST", "stale.example");
+                server.environment().put("TCPREMOTEINFO", "stale");
+                server.environment().put("TCPREMOTEIP", "192.0.2.1");
+                servers.add(server.redirectError(ProcessBuilder.Redirect.INHERIT).start());
+            }
+            awaitListening(tcpserverPort);
+            awaitListening(sockservePort);
+            byte[] payload = bytes("line one\nbinary \u0000\u00ff\u0001 end\n");
+            String underTcpserver = text(python("tcp", "127.0.0.1:" + tcpserverPort, payload, "shut", -1));
+            String underSockserve = text(python("tcp", "127.0.0.1:" + sockservePort, payload, "shut", -1));
+            String ports = "(TCPLOCALPORT|TCPREMOTEPORT)=\\d+";
+            assertEquals(underTcpserver.replaceAll(ports, "$1=N"), underSockserve.replaceAll(ports, "$1=N"));
+            assertTrue(underSockserve.contains("TCPLOCALPORT=" + sockservePort + "\n"), underSockserve);
+            assertTrue(underSockserve.startsWith("PROTO=TCP\nTCPLOCALHOST=0\nTCPLOCALIP=127.0.0.1\n"), underSockserve);
+            assertTrue(underSockserve.endsWith("---\n" + text(payload)), underSockserve);
+            assertFalse(underSockserve.contains("stale") || underSockserve.contains("192.0.2.1"), underSockserve);
+        } finally {
+            for (Process server : servers) {
+                stop(server);
+            }
+        }
+    }
+
+    @Test
+    void programThatEndsFirstEndsTheConnection() throws Exception {
+        Path program = script("hello", "printf 'hi\\n'");
+        try (var server = Harness.start("exec", "--listen", "tcp://127.0.0.1:0", "--", program.toString())) {
+            // the client never half-closes: end-of-file must come from the program's end
+            assertEquals("hi\n", text(python("tcp", targetOf(server.address(0)), new byte[0], "keep", -1)));
+        }
+    }
+
+    @Test
+    void unixListenerGivesUnixVariables() throws Exception {
+        Path program = script("unixenv", "printf '%s|%s|%s|' \"$PROTO\" \"$UNIXLOCALPATH\" \"$UNIXREMOTEEUID\"; "
+                + "printf '%s' \"${TCPREMOTEIP-unset}\"");
+        Path socket = dir.resolve("exec.sock");
+        String uid = Harness.run(List.of("id", "-u"), 10).strip();
+        try (var server = Harness.start("exec", "--listen", "unix:" + socket, "--", program.toString())) {
+            assertEquals("UNIX|" + socket + "|" + uid + "|unset",
+                    text(python("unix", socket.toString(), new byte[0], "shut", -1)));
+        }
+    }
+
+    @Test
+    void datagramListenersRunTheProgramPerDatagramAndReplyWithItsOutput() throws Exception {
+        Path program = script("upper", "printf '%s:' \"$PROTO\"; tr a-z A-Z");
+        try (var server = Harness.start("exec", "--listen", "udp://127.0.0.1:0", "--listen",
+                "unix-dgram:" + dir.resolve("exec.dgram"), "--", program.toString())) {
+            assertEquals("UDP:HELLO", text(python("udp", targetOf(server.address(0)), bytes("hello"), "shut", 5000)));
+            assertEquals("UNIX:AGAIN", text(python("unix-dgram", targetOf(server.address(1)), bytes("again"), "shut", 5000)));
+        }
+    }
+
+    @Test
+    void deniedClientNeverReachesTheProgram() throws Exception {
+        Path marker = dir.resolve("ran");
+        Path program = script("mark", "touch " + marker + "; echo ran");
+        Path rules = dir.resolve("rules");
+        Files.writeString(rules, "127.0.0.0/8:deny\n:allow\n");
+        try (var server = Harness.start("exec", "-v", "--rules", rules.toString(), "--listen", "tcp://127.0.0.1:0",
+                "--", program.toString())) {
+            assertEquals("", text(python("tcp", targetOf(server.address(0)), new byte[0], "keep", -1)));
+            Thread.sleep(200);
+            assertFalse(Files.exists(marker), "the program ran for a denied client");
+            assertTrue(server.log.toString().matches("(?s).*sockserve: deny \\d+ :127\\.0\\.0\\.1:\\d+ :127\\.0\\.0\\.1::\\d+ rules.*"),
+                    server.log.toString());
+        }
+    }
+
+    @Test
+    void rulesSetVariablesAndTheExactAddressBeatsItsPrefix() throws Exception {
+        Path program = script("greet", "printf '%s' \"$GREETING\"");
+        Path rules = dir.resolve("rules");
+        Files.writeString(rules, "127.:deny\n127.0.0.1:allow,GREETING=\"hello, there\"\n:deny\n");
+        try (var server = Harness.start("exec", "--rules", rules.toString(), "--listen", "tcp://127.0.0.1:0", "--",
+                program.toString())) {
+            assertEquals("hello, there", text(python("tcp", targetOf(server.address(0)), new byte[0], "keep", -1)));
+        }
+    }
+
+    private static String roundTrip(Socket socket, String message) throws IOException {
+        socket.getOutputStream().write(bytes(message));
+        byte[] reply = new byte[message.length()];
+        InputStream in = socket.getInputStream();
+        int got = 0;
+        while (got < reply.length) {
+            int n = in.read(reply, got, reply.length - got);
+            if (n < 0) {
+                throw new IOException("closed after " + got + " bytes");
+            }
+            got += n;
+        }
+        return text(reply);
+    }
+
+    @Test
+    void perClientLimitTellsTheExtraClientAndCloses() throws Exception {
+        try (var server = Harness.start("exec", "-C", "1:busy\\r\\n", "--listen", "tcp://127.0.0.1:0", "--", "cat")) {
+            String target = targetOf(server.address(0));
+            int port = Integer.parseInt(target.substring(target.indexOf(':') + 1));
+            try (Socket first = new Socket("127.0.0.1", port)) {
+                first.setSoTimeout(10_000);
+                assertEquals("a", roundTrip(first, "a"));
+                assertEquals("busy\r\n", text(python("tcp", target, new byte[0], "keep", -1)));
+                assertEquals("b", roundTrip(first, "b")); // the first client is unharmed
+            }
+            Thread.sleep(300); // the first child ends; the client's count goes back to 0
+            assertEquals("again", text(python("tcp", target, bytes("again"), "shut", -1)));
+        }
+    }
+
+    @Test
+    void atTheLimitTheServerStopsAcceptingUntilAChildEnds() throws Exception {
+        try (var server = Harness.start("exec", "-c", "1", "--listen", "tcp://127.0.0.1:0", "--", "cat")) {
+            String target = targetOf(server.address(0));
+            int port = Integer.parseInt(target.substring(target.indexOf(':') + 1));
+            try (Socket first = new Socket("127.0.0.1", port); Socket second = new Socket("127.0.0.1", port)) {
+                first.setSoTimeout(10_000);
+                assertEquals("1", roundTrip(first, "1"));
+                second.setSoTimeout(700);
+                second.getOutputStream().write(bytes("2"));
+                try {
+                    int b = second.getInputStream().read();
+                    throw new AssertionError("the second client was served at the limit: " + b);
+                } catch (SocketTimeoutException expected) {
+                    // waiting in the backlog
+                }
+                first.close();
+                second.setSoTimeout(10_000);
+                assertEquals('2', second.getInputStream().read());
+            }
+        }
+    }
+
+    @Test
+    void verboseLogIsInTcpserversForm() throws Exception {
+        try (var server = Harness.start("exec", "-v", "--listen", "tcp://127.0.0.1:0", "--", "sh", "-c", "exit 3")) {
+            python("tcp", targetOf(server.address(0)), new byte[0], "keep", -1);
+            Thread.sleep(300);
+            String port = targetOf(server.address(0)).split(":")[1];
+            String log = server.log.toString();
+            assertTrue(log.matches("(?s)sockserve: status: 1/40\n"
+                    + "sockserve: pid (\\d+) from 127\\.0\\.0\\.1\n"
+                    + "sockserve: ok \\1 :127\\.0\\.0\\.1:" + port + " :127\\.0\\.0\\.1::\\d+\n"
+                    + "sockserve: end \\1 status 768\n"
+                    + "sockserve: status: 0/40\n"), log);
+        }
+    }
+
+    @Test
+    void jsonLogIsOneObjectPerEvent() throws Exception {
+        try (var server = Harness.start("echo", "-v", "--log-format", "json", "--listen", "tcp://127.0.0.1:0")) {
+            python("tcp", targetOf(server.address(0)), bytes("x"), "shut", -1);
+            Thread.sleep(300);
+            List<String> lines = server.log.toString().lines().toList();
+            assertEquals(4, lines.size(), server.log.toString());
+            for (String line : lines) {
+                assertTrue(line.matches("\\{\"time\":\"[^\"]+\",\"event\":\"(status|ok|end)\"(,\"\\w+\":(\\d+|\"[^\"]*\"))*}"), line);
+            }
+            assertTrue(lines.get(1).contains("\"event\":\"ok\"") && lines.get(1).contains("\"remote\":\"127.0.0.1:"),
+                    lines.get(1));
+        }
+    }
+}

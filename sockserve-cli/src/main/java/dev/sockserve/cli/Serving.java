@@ -120,6 +120,7 @@ final class Serving implements AutoCloseable {
             if (!stopRequested) {
                 group.serveForever();
             }
+            stopListening();
         } finally {
             closeAll();
             stopped.countDown();
@@ -141,6 +142,24 @@ final class Serving implements AutoCloseable {
 
     void awaitStopped() throws InterruptedException {
         stopped.await();
+    }
+
+    /**
+     * Makes the kernel refuse new clients now. Closing a listening channel is not enough during the grace
+     * period: the JDK defers closing the descriptor of a channel registered with a selector until that
+     * selector selects again or closes, which the core does only after the requests in flight have ended,
+     * so clients would pile up in the backlog of a server that will never accept them.
+     */
+    private void stopListening() {
+        for (BaseServer<?> server : servers) {
+            if (server.socket() instanceof java.nio.channels.ServerSocketChannel listening && listening.isOpen()) {
+                try {
+                    Native.stopListening(SocketFd.of(listening));
+                } catch (IllegalStateException noDescriptor) {
+                    // without the --add-opens the launcher gives, new clients wait in the backlog until the end
+                }
+            }
+        }
     }
 
     /** Closes every listener at the same time, so that the grace period is not paid once per listener. */

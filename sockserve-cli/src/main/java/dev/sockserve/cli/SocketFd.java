@@ -3,10 +3,9 @@ package dev.sockserve.cli;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
-import java.nio.channels.SocketChannel;
 
 /**
- * The operating-system descriptor of a {@link SocketChannel}, which {@code exec} hands to the program as
+ * The operating-system descriptor of a {@link java.nio.channels.SocketChannel} (or a listening channel), which {@code exec} hands to the program as
  * its standard input and output. The JDK has no public way to get it, so this reads it from the JDK's
  * internal {@code sun.nio.ch.SelChImpl#getFDVal()}, which every NIO socket channel implements; the JVM must
  * run with {@code --add-opens java.base/sun.nio.ch=ALL-UNNAMED} (the {@code ./sockserve} launcher gives it).
@@ -40,7 +39,7 @@ final class SocketFd {
         }
     }
 
-    static int of(SocketChannel channel) {
+    static int of(java.nio.channels.SelectableChannel channel) {
         check();
         try {
             return (int) GET_FD_VAL.invokeExact((Object) channel);

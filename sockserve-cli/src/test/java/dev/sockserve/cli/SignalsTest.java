@@ -1,0 +1,134 @@
+package dev.sockserve.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.net.ConnectException;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * SIGTERM and SIGINT on the real command (a child JVM started as the launcher starts it), with a
+ * connection held open across the signal.
+ */
+@Timeout(value = 90, unit = TimeUnit.SECONDS)
+class SignalsTest {
+
+    private Harness.Resources before;
+    private Process server;
+
+    @BeforeEach
+    void snapshot() {
+        before = Harness.Resources.now();
+    }
+
+    @AfterEach
+    void noLeaks() throws Exception {
+        if (server != null && server.isAlive()) {
+            server.destroyForcibly();
+            server.waitFor();
+        }
+        Harness.assertNoLeak(before);
+    }
+
+    private int start(String... options) throws Exception {
+        int port = Harness.freePort();
+        List<String> args = new java.util.ArrayList<>(List.of("exec", "--listen", "tcp://127.0.0.1:" + port));
+        args.addAll(List.of(options));
+        args.addAll(List.of("--", "cat"));
+        server = Harness.childJvm(args).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        ExecTest.awaitListening(port);
+        return port;
+    }
+
+    private static String roundTrip(Socket socket, String message) throws IOException {
+        socket.getOutputStream().write(message.getBytes(StandardCharsets.US_ASCII));
+        byte[] reply = socket.getInputStream().readNBytes(message.length());
+        return new String(reply, StandardCharsets.US_ASCII);
+    }
+
+    private void signal(String name) throws Exception {
+        Harness.run(List.of("kill", "-" + name, String.valueOf(server.pid())), 10);
+    }
+
+    /** The one child of the held connection, once the children of the readiness probes have ended. */
+    private List<ProcessHandle> children() throws InterruptedException {
+        List<ProcessHandle> children = server.toHandle().children().toList();
+        for (int i = 0; i < 100 && children.size() > 1; i++) {
+            Thread.sleep(50);
+            children = server.toHandle().children().toList();
+        }
+        return children;
+    }
+
+    private static void awaitRefused(int port) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (System.nanoTime() < deadline) {
+            try (Socket probe = new Socket("127.0.0.1", port)) {
+                Thread.sleep(50);
+            } catch (ConnectException refused) {
+                return;
+            }
+        }
+        throw new AssertionError("still accepting after the signal");
+    }
+
+    @Test
+    void sigtermLetsTheRunningConnectionFinishThenExits0() throws Exception {
+        int port = start("--grace", "30s");
+        try (Socket client = new Socket("127.0.0.1", port)) {
+            client.setSoTimeout(10_000);
+            assertEquals("before", roundTrip(client, "before"));
+            signal("TERM");
+            awaitRefused(port);
+            assertEquals("after the signal", roundTrip(client, "after the signal"));
+            assertTrue(server.isAlive());
+        }
+        assertTrue(server.waitFor(10, TimeUnit.SECONDS), "did not exit after its last connection ended");
+        assertEquals(0, server.exitValue());
+    }
+
+    @Test
+    void afterTheGracePeriodTheRestIsEndedAndTheExitIs0() throws Exception {
+        int port = start("--grace", "1s");
+        try (Socket client = new Socket("127.0.0.1", port)) {
+            client.setSoTimeout(20_000);
+            assertEquals("x", roundTrip(client, "x"));
+            List<ProcessHandle> cats = children();
+            assertEquals(1, cats.size());
+            long signalled = System.nanoTime();
+            signal("TERM");
+            assertEquals(-1, client.getInputStream().read(), "the connection should end after the grace period");
+            long waited = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - signalled);
+            assertTrue(waited >= 900, "ended after " + waited + " ms, before the grace period");
+            assertTrue(server.waitFor(15, TimeUnit.SECONDS));
+            assertEquals(0, server.exitValue());
+            assertFalse(cats.get(0).isAlive(), "the child outlived the server");
+        }
+    }
+
+    @Test
+    void sigintStopsAcceptingAndASecondSignalEndsAtOnce() throws Exception {
+        int port = start("--grace", "60s");
+        try (Socket client = new Socket("127.0.0.1", port)) {
+            client.setSoTimeout(20_000);
+            assertEquals("x", roundTrip(client, "x"));
+            List<ProcessHandle> cats = children();
+            signal("INT");
+            awaitRefused(port);
+            signal("TERM");
+            assertTrue(server.waitFor(10, TimeUnit.SECONDS), "a second signal should end the server at once");
+            assertEquals(-1, client.getInputStream().read());
+            Thread.sleep(200);
+            assertFalse(cats.get(0).isAlive(), "the child outlived the server");
+        }
+    }
+}

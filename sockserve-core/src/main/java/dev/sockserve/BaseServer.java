@@ -58,6 +58,7 @@ public abstract class BaseServer<R> implements AutoCloseable {
     /** Python's default {@code poll_interval}: how often {@link #serviceActions()} runs when idle. */
     public static final Duration DEFAULT_POLL_INTERVAL = Duration.ofMillis(500);
 
+    private static final int READY_BATCH = 64;
     private static final long ACCEPT_PAUSE_NANOS = Duration.ofSeconds(1).toNanos();
 
     private final SocketAddress requestedAddress;
@@ -339,8 +340,16 @@ public abstract class BaseServer<R> implements AutoCloseable {
             }
 
             @Override
-            public void serveReady() {
-                handleRequestNoBlock();
+            public void serveReady(boolean once) {
+                // several per wake-up: one select() per connection or datagram would cost a system
+                // call; synchronous servers keep Python's one request per turn, so serviceActions
+                // runs between requests
+                int budget = once || threads == null ? 1 : READY_BATCH;
+                while (budget-- > 0 && handleRequestNoBlock()) {
+                    if (activeLoop != null && activeLoop.stopRequested()) {
+                        return;
+                    }
+                }
             }
 
             @Override
@@ -360,11 +369,11 @@ public abstract class BaseServer<R> implements AutoCloseable {
 
     /**
      * Takes one waiting request, if any, through the whole cycle (Python's
-     * {@code _handle_request_noblock}).
+     * {@code _handle_request_noblock}); false when none was taken.
      */
-    final void handleRequestNoBlock() {
+    final boolean handleRequestNoBlock() {
         if (!inFlight.admit()) {
-            return;
+            return false;
         }
         Incoming<R> incoming;
         try {
@@ -372,11 +381,11 @@ public abstract class BaseServer<R> implements AutoCloseable {
         } catch (IOException | RuntimeException e) {
             inFlight.cancel();
             acceptFailed(e);
-            return;
+            return false;
         }
         if (incoming == null) {
             inFlight.cancel();
-            return;
+            return false;
         }
         R request = incoming.request();
         SocketAddress client = incoming.clientAddress();
@@ -394,7 +403,7 @@ public abstract class BaseServer<R> implements AutoCloseable {
         }
         if (!verified) {
             endRequest(request);
-            return;
+            return true;
         }
         try {
             processRequest(request, client);
@@ -405,6 +414,7 @@ public abstract class BaseServer<R> implements AutoCloseable {
             endRequest(request);
             throw t;
         }
+        return true;
     }
 
     private void acceptFailed(Exception e) {

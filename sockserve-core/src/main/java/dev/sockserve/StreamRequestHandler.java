@@ -1,7 +1,6 @@
 package dev.sockserve;
 
 import dev.sockserve.internal.ChannelStreams;
-import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -61,7 +60,10 @@ public abstract class StreamRequestHandler extends BaseRequestHandler<SocketChan
         };
     }
 
-    /** The read buffer's size in bytes; 0 for unbuffered reads. Default 8192. */
+    /**
+     * How many bytes {@code rfile()} reads ahead at most; 0 for no read-ahead. Default 8192. The buffer is
+     * lent to the connection only while it holds unread bytes: an idle connection keeps none.
+     */
     protected int rbufsize() {
         return 8192;
     }
@@ -89,7 +91,10 @@ public abstract class StreamRequestHandler extends BaseRequestHandler<SocketChan
         return request();
     }
 
-    /** The connection's input, buffered by {@link #rbufsize()}. */
+    /**
+     * The connection's input, buffered by {@link #rbufsize()}. {@code rfile().transferTo(wfile())} copies
+     * the whole input without holding a buffer while the client is silent.
+     */
     public final InputStream rfile() {
         return rfile;
     }
@@ -107,7 +112,7 @@ public abstract class StreamRequestHandler extends BaseRequestHandler<SocketChan
         }
         streams = new ChannelStreams(connection, String.valueOf(clientAddress()), timeout().orElse(null),
                 server().options().writeTimeout().orElse(null));
-        rfile = rbufsize() > 0 ? new BufferedInputStream(streams.input(), rbufsize()) : streams.input();
+        rfile = streams.input(Math.max(rbufsize(), 0));
         wfile = wbufsize() > 0 ? new BufferedOutputStream(streams.output(), wbufsize()) : streams.output();
     }
 

@@ -303,6 +303,71 @@ class LifecycleTest {
     }
 
     @Test
+    void rfileReturnsEveryByteInOrderWhateverMixOfReadsTheHandlerUses() throws Exception {
+        java.util.Random random = new java.util.Random(42);
+        byte[] sent = new byte[3 * 1024 * 1024 + 7];
+        random.nextBytes(sent);
+        TcpServer server = new ThreadingTcpServer(LOOPBACK, () -> new StreamRequestHandler() {
+            @Override
+            protected int rbufsize() {
+                return 4096;
+            }
+
+            @Override
+            protected void handle() throws IOException {
+                java.util.Random mix = new java.util.Random(7);
+                byte[] buffer = new byte[20_000];
+                while (true) {
+                    switch (mix.nextInt(4)) {
+                        case 0 -> {
+                            int b = rfile().read();
+                            if (b < 0) {
+                                return;
+                            }
+                            wfile().write(b);
+                        }
+                        case 1, 2 -> {
+                            int n = rfile().read(buffer, 0, 1 + mix.nextInt(buffer.length)); // below and above rbufsize
+                            if (n < 0) {
+                                return;
+                            }
+                            wfile().write(buffer, 0, n);
+                        }
+                        default -> {
+                            if (mix.nextInt(50) == 0) {
+                                rfile().transferTo(wfile());
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        try (Serving s = Serving.start(server); SocketChannel c = SocketChannel.open(server.serverAddress())) {
+            Thread writer = Thread.ofPlatform().start(() -> {
+                try {
+                    int off = 0;
+                    while (off < sent.length) {
+                        int n = Math.min(sent.length - off, 1 + random.nextInt(70_000));
+                        c.write(ByteBuffer.wrap(sent, off, n));
+                        off += n;
+                    }
+                    c.shutdownOutput();
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            });
+            java.io.ByteArrayOutputStream got = new java.io.ByteArrayOutputStream();
+            ByteBuffer b = ByteBuffer.allocate(65536);
+            while (c.read(b.clear()) >= 0) {
+                got.write(b.array(), 0, b.position());
+            }
+            writer.join();
+            assertArrayEquals(sent, got.toByteArray());
+        }
+    }
+
+    @Test
     void aThousandFailedBindsLeakNoDescriptor() throws Exception {
         try (TcpServer holder = echo(ServerOptions.defaults())) {
             InetSocketAddress taken = (InetSocketAddress) holder.serverAddress();

@@ -5,7 +5,8 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.SocketTimeoutException;
 import java.nio.ByteBuffer;
-import java.nio.channels.ByteChannel;
+import java.nio.channels.Channels;
+import java.nio.channels.SocketChannel;
 import java.nio.channels.ClosedChannelException;
 import java.time.Duration;
 import java.util.Objects;
@@ -17,22 +18,28 @@ import java.util.Objects;
  */
 public final class ChannelStreams implements AutoCloseable {
 
-    private final ByteChannel channel;
+    private final SocketChannel channel;
+    private final InputStream probe; // only for available(): how many bytes the kernel holds
     private final String peer;
     private final long readTimeoutNanos;
     private final long writeTimeoutNanos;
     private final IoWatchdog.Deadline deadline; // null: no timeouts at all
 
-    public ChannelStreams(ByteChannel channel, String peer, Duration readTimeout, Duration writeTimeout) {
+    public ChannelStreams(SocketChannel channel, String peer, Duration readTimeout, Duration writeTimeout) {
         this.channel = channel;
+        this.probe = Channels.newInputStream(channel);
         this.peer = peer;
         this.readTimeoutNanos = readTimeout == null ? 0 : readTimeout.toNanos();
         this.writeTimeoutNanos = writeTimeout == null ? 0 : writeTimeout.toNanos();
         this.deadline = readTimeout == null && writeTimeout == null ? null : IoWatchdog.watch(channel);
     }
 
-    public InputStream input() {
-        return new Input();
+    /**
+     * The connection's input; {@code bufferSize} is the most it reads ahead (0: no read-ahead, every read
+     * goes to the socket).
+     */
+    public InputStream input(int bufferSize) {
+        return new Input(bufferSize);
     }
 
     public OutputStream output() {
@@ -57,25 +64,119 @@ public final class ChannelStreams implements AutoCloseable {
         return e;
     }
 
+    /**
+     * The connection's input. While idle it holds only a small array: a blocking read waits with it, and
+     * only when that array fills (more bytes are waiting) is a full buffer borrowed from a
+     * {@link BufferPool}, filled with what the kernel already holds, and given back once consumed.
+     */
     private final class Input extends InputStream {
+        private static final int SMALL = 256;
+        private static final int TRANSFER = 64 * 1024;
+
+        private final int bufferSize; // 0: unbuffered
+        private final byte[] small = new byte[SMALL];
+        private byte[] data = small;
+        private BufferPool lender; // non-null while data is a borrowed buffer
+        private int pos;
+        private int limit;
         private boolean closed;
+
+        Input(int bufferSize) {
+            this.bufferSize = bufferSize;
+        }
 
         @Override
         public int read() throws IOException {
-            byte[] one = new byte[1];
-            int n = read(one, 0, 1);
-            return n < 0 ? -1 : one[0] & 0xff;
+            if (pos >= limit && fill(Math.max(bufferSize, SMALL)) < 0) {
+                return -1;
+            }
+            int b = data[pos++] & 0xff;
+            releaseIfDrained();
+            return b;
         }
 
         @Override
         public int read(byte[] b, int off, int len) throws IOException {
             Objects.checkFromIndexSize(off, len, b.length);
-            if (closed) {
-                throw new IOException("rfile of " + peer + " is closed");
-            }
+            ensureOpen();
             if (len == 0) {
                 return 0;
             }
+            if (pos >= limit) {
+                if (bufferSize == 0 || len >= bufferSize) {
+                    return blockingRead(b, off, len); // the caller's array is big enough: no copy
+                }
+                if (fill(bufferSize) < 0) {
+                    return -1;
+                }
+            }
+            int n = Math.min(len, limit - pos);
+            System.arraycopy(data, pos, b, off, n);
+            pos += n;
+            releaseIfDrained();
+            return n;
+        }
+
+        @Override
+        public long transferTo(OutputStream out) throws IOException {
+            Objects.requireNonNull(out, "out");
+            ensureOpen();
+            long total = 0;
+            while (true) {
+                if (pos < limit) {
+                    out.write(data, pos, limit - pos);
+                    total += limit - pos;
+                    pos = limit;
+                    releaseIfDrained();
+                }
+                if (fill(TRANSFER) < 0) {
+                    return total;
+                }
+            }
+        }
+
+        @Override
+        public int available() throws IOException {
+            ensureOpen();
+            return limit - pos;
+        }
+
+        /** Reads at least one byte into the buffer, borrowing a full one only when more are waiting. */
+        private int fill(int want) throws IOException {
+            ensureOpen();
+            int n = blockingRead(small, 0, SMALL);
+            data = small;
+            pos = 0;
+            limit = Math.max(n, 0);
+            if (n < SMALL || want <= SMALL) {
+                return n;
+            }
+            int waiting = probe.available();
+            if (waiting <= 0) {
+                return n;
+            }
+            BufferPool pool = BufferPool.of(want);
+            byte[] big = pool.take();
+            System.arraycopy(small, 0, big, 0, n);
+            // the kernel holds `waiting` bytes, so this read returns at once
+            int more = channel.read(ByteBuffer.wrap(big, n, Math.min(waiting, big.length - n)));
+            data = big;
+            lender = pool;
+            limit = n + Math.max(more, 0);
+            return limit;
+        }
+
+        private void releaseIfDrained() {
+            if (pos >= limit && lender != null) {
+                lender.give(data);
+                lender = null;
+                data = small;
+                pos = 0;
+                limit = 0;
+            }
+        }
+
+        private int blockingRead(byte[] b, int off, int len) throws IOException {
             ByteBuffer buffer = ByteBuffer.wrap(b, off, len);
             if (readTimeoutNanos == 0) {
                 return channel.read(buffer);
@@ -90,9 +191,17 @@ public final class ChannelStreams implements AutoCloseable {
             }
         }
 
+        private void ensureOpen() throws IOException {
+            if (closed) {
+                throw new IOException("rfile of " + peer + " is closed");
+            }
+        }
+
         @Override
         public void close() {
             closed = true;
+            pos = limit;
+            releaseIfDrained();
         }
     }
 

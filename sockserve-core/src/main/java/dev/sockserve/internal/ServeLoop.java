@@ -35,8 +35,11 @@ public final class ServeLoop implements AutoCloseable {
         /** Whether a slot is free for one more request; when not, the endpoint wakes the loop later. */
         boolean hasRoom();
 
-        /** Takes the waiting requests without blocking; an {@link Error} from a handler passes through. */
-        void serveReady();
+        /**
+         * Takes the waiting requests without blocking (only one when {@code once}); an {@link Error} from a
+         * handler passes through.
+         */
+        void serveReady(boolean once);
 
         void serviceActions();
     }
@@ -122,7 +125,7 @@ public final class ServeLoop implements AutoCloseable {
                 SelectionKey key = it.next();
                 it.remove();
                 if (!stopRequested && key.isValid()) {
-                    ((Endpoint) key.attachment()).serveReady();
+                    ((Endpoint) key.attachment()).serveReady(once);
                     served = true;
                 }
             }
@@ -177,6 +180,10 @@ public final class ServeLoop implements AutoCloseable {
                 Thread.currentThread().interrupt();
             }
         }
+    }
+
+    public boolean stopRequested() {
+        return stopRequested;
     }
 
     public synchronized boolean isRunning() {

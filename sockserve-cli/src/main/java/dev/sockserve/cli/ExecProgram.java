@@ -174,13 +174,12 @@ final class ExecProgram {
                 log.pid(process.pid(), request.remote.ip().orElse(request.remote.display()));
                 log.ok(process.pid(), request.local, request.remote);
                 byte[] reply;
-                try (OutputStream in = process.getOutputStream(); InputStream out = process.getInputStream()) {
-                    try {
-                        in.write(request().data());
-                        in.close();
-                    } catch (IOException programDidNotRead) {
-                        // a program may answer without reading its input
-                    }
+                try (OutputStream in = process.getOutputStream()) {
+                    in.write(request().data());
+                } catch (IOException programDidNotRead) {
+                    // a program may answer without reading its input
+                }
+                try (InputStream out = process.getInputStream()) {
                     reply = out.readNBytes(maxPacketSize);
                     if (out.transferTo(OutputStream.nullOutputStream()) > 0) {
                         log.warning("the reply of " + argv.get(0) + " to " + request.remote.display()

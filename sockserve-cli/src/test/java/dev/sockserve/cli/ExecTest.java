@@ -124,6 +124,7 @@ class ExecTest {
     }
 
     @Test
+    @SuppressWarnings("try") // the server only needs to run
     void unixListenerGivesUnixVariables() throws Exception {
         Path program = script("unixenv", "printf '%s|%s|%s|' \"$PROTO\" \"$UNIXLOCALPATH\" \"$UNIXREMOTEEUID\"; "
                 + "printf '%s' \"${TCPREMOTEIP-unset}\"");
@@ -146,6 +147,7 @@ class ExecTest {
     }
 
     @Test
+    @SuppressWarnings("try") // the server only needs to run
     void deniedClientNeverReachesTheProgram() throws Exception {
         Path marker = dir.resolve("ran");
         Path program = script("mark", "touch " + marker + "; echo ran");
@@ -204,6 +206,7 @@ class ExecTest {
     }
 
     @Test
+    @SuppressWarnings("try") // the first client closes early on purpose
     void atTheLimitTheServerStopsAcceptingUntilAChildEnds() throws Exception {
         try (var server = Harness.start("exec", "-c", "1", "--listen", "tcp://127.0.0.1:0", "--", "cat")) {
             String target = targetOf(server.address(0));

@@ -202,6 +202,7 @@ final class Harness {
      * Lets the JDK open what it keeps for the life of the process (the virtual-thread read and write
      * pollers) before the first count, so that it is not taken for a test's leak.
      */
+    @SuppressWarnings("try") // closed early on purpose, to end the blocked threads
     private static void warmUp() {
         try { // temporary names come from SecureRandom, which keeps /dev/random and /dev/urandom open
             Files.delete(Files.createTempDirectory("sockserve-warm-up-"));

@@ -69,6 +69,7 @@ class SignalsTest {
         return children;
     }
 
+    @SuppressWarnings("try") // a probe only connects
     private static void awaitRefused(int port) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
         while (System.nanoTime() < deadline) {

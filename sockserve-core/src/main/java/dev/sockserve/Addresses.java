@@ -10,6 +10,28 @@ final class Addresses {
     private Addresses() {
     }
 
+    /** A form that {@link #decode} reads back: {@code inet:HOST:PORT} or {@code unix:PATH}. */
+    static String encode(SocketAddress address) {
+        if (address instanceof InetSocketAddress inet) {
+            return "inet:" + inet.getAddress().getHostAddress() + ":" + inet.getPort();
+        }
+        if (address instanceof UnixDomainSocketAddress unix) {
+            return "unix:" + unix.getPath();
+        }
+        throw new IllegalArgumentException("unsupported address " + address);
+    }
+
+    static SocketAddress decode(String text) {
+        if (text.startsWith("unix:")) {
+            return UnixDomainSocketAddress.of(text.substring(5));
+        }
+        if (text.startsWith("inet:")) {
+            int colon = text.lastIndexOf(':');
+            return new InetSocketAddress(text.substring(5, colon), Integer.parseInt(text.substring(colon + 1)));
+        }
+        throw new IllegalArgumentException("not an encoded address: " + text);
+    }
+
     static String describe(SocketAddress address) {
         if (address instanceof InetSocketAddress inet) {
             String host = inet.getAddress() != null ? inet.getAddress().getHostAddress() : inet.getHostString();

@@ -1,5 +1,6 @@
 package dev.sockserve;
 
+import java.util.List;
 import java.util.OptionalInt;
 
 /**
@@ -11,6 +12,9 @@ import java.util.OptionalInt;
  * <li>{@link #threads()}: a new platform thread per request ({@code ThreadingMixIn}).</li>
  * <li>{@link #virtualThreads()}: a new virtual thread per request; the default of the {@code Threading*}
  * servers. Handlers stay plain blocking code.</li>
+ * <li>{@link #processes(int)}: each request in a child JVM ({@code ForkingMixIn}), so a crash,
+ * {@code System.exit} or memory exhaustion in a handler harms neither the server nor other clients.
+ * The handler class needs a public no-argument constructor; see the {@code Forking*} servers.</li>
  * <li>{@link #limit(int)} on a threaded policy, or {@link #bounded(int)}: at most {@code n} requests in
  * flight. At the limit the server stops accepting until one finishes, so waiting clients sit in the
  * kernel's backlog rather than in a pile of threads.</li>
@@ -36,17 +40,26 @@ public final class Concurrency {
         PROCESSES
     }
 
-    private static final Concurrency SYNCHRONOUS = new Concurrency(Mode.SYNCHRONOUS, 0, false);
-    private static final Concurrency VIRTUAL = new Concurrency(Mode.VIRTUAL_THREADS, 0, true);
+    /**
+     * The child JVM's options unless {@link #childJvmOptions(String...)} says otherwise: quick to start,
+     * small, and ended at once by an {@link OutOfMemoryError} rather than left limping.
+     */
+    public static final List<String> DEFAULT_CHILD_JVM_OPTIONS = List.of("-XX:TieredStopAtLevel=1",
+            "-XX:+UseSerialGC", "-Xss512k", "-XX:+ExitOnOutOfMemoryError", "-Xshare:auto");
+
+    private static final Concurrency SYNCHRONOUS = new Concurrency(Mode.SYNCHRONOUS, 0, false, List.of());
+    private static final Concurrency VIRTUAL = new Concurrency(Mode.VIRTUAL_THREADS, 0, true, List.of());
 
     private final Mode mode;
     private final int limit; // 0: none
     private final boolean daemonThreads;
+    private final List<String> childJvmOptions;
 
-    private Concurrency(Mode mode, int limit, boolean daemonThreads) {
+    private Concurrency(Mode mode, int limit, boolean daemonThreads, List<String> childJvmOptions) {
         this.mode = mode;
         this.limit = limit;
         this.daemonThreads = daemonThreads;
+        this.childJvmOptions = List.copyOf(childJvmOptions);
     }
 
     /** The serving thread handles each request before it accepts the next. */
@@ -59,7 +72,7 @@ public final class Concurrency {
      * {@link #daemonThreads(boolean)}.
      */
     public static Concurrency threads() {
-        return new Concurrency(Mode.PLATFORM_THREADS, 0, false);
+        return new Concurrency(Mode.PLATFORM_THREADS, 0, false, List.of());
     }
 
     /** A new virtual thread per request. Virtual threads are always daemon threads. */
@@ -70,6 +83,39 @@ public final class Concurrency {
     /** A virtual thread per request, at most {@code maxInFlight} at once: {@code virtualThreads().limit(n)}. */
     public static Concurrency bounded(int maxInFlight) {
         return VIRTUAL.limit(maxInFlight);
+    }
+
+    /**
+     * Each request in a new child JVM, at most {@code maxChildren} at once (at the limit the server stops
+     * accepting). A stream connection is handed to the child as its standard input, so the handler works
+     * on the client's socket itself ({@link System#inheritedChannel()}); a datagram is its standard input
+     * and what the handler sends back is the reply. Children are reaped as they end, only the server's
+     * own, and {@link BaseServer#serverClose()} waits for them as {@link ServerOptions#blockOnClose()} says,
+     * then ends the rest. Handing over a socket needs the JDK's internal descriptor: run the server with
+     * {@code --add-opens java.base/sun.nio.ch=dev.sockserve} (or {@code =ALL-UNNAMED} on the class path).
+     *
+     * {@snippet :
+     * var server = new ForkingTcpServer(address, MyHandler::new,
+     *         ServerOptions.defaults().concurrency(Concurrency.processes(8).childJvmOptions("-Xmx64m")));
+     * }
+     */
+    public static Concurrency processes(int maxChildren) {
+        if (maxChildren < 1) {
+            throw new IllegalArgumentException("maxChildren must be at least 1, was " + maxChildren);
+        }
+        return new Concurrency(Mode.PROCESSES, maxChildren, false, DEFAULT_CHILD_JVM_OPTIONS);
+    }
+
+    /** For {@link #processes(int)}: the options of each child JVM (replacing the defaults). */
+    public Concurrency childJvmOptions(String... options) {
+        if (mode != Mode.PROCESSES) {
+            throw new IllegalArgumentException("childJvmOptions applies to processes() only, not " + this);
+        }
+        return new Concurrency(mode, limit, daemonThreads, List.of(options));
+    }
+
+    public List<String> childJvmOptions() {
+        return childJvmOptions;
     }
 
     /**
@@ -86,7 +132,7 @@ public final class Concurrency {
         if (mode == Mode.SYNCHRONOUS) {
             throw new IllegalArgumentException("synchronous() already handles one request at a time");
         }
-        return new Concurrency(mode, maxInFlight, daemonThreads);
+        return new Concurrency(mode, maxInFlight, daemonThreads, childJvmOptions);
     }
 
     /**
@@ -97,7 +143,7 @@ public final class Concurrency {
         if (mode != Mode.PLATFORM_THREADS) {
             throw new IllegalArgumentException("daemonThreads applies to threads() only, not " + this);
         }
-        return new Concurrency(mode, limit, value);
+        return new Concurrency(mode, limit, value, childJvmOptions);
     }
 
     public Mode mode() {
@@ -115,7 +161,8 @@ public final class Concurrency {
 
     @Override
     public boolean equals(Object o) {
-        return o instanceof Concurrency c && c.mode == mode && c.limit == limit && c.daemonThreads == daemonThreads;
+        return o instanceof Concurrency c && c.mode == mode && c.limit == limit && c.daemonThreads == daemonThreads
+                && c.childJvmOptions.equals(childJvmOptions);
     }
 
     @Override
@@ -129,8 +176,8 @@ public final class Concurrency {
             case SYNCHRONOUS -> "synchronous()";
             case PLATFORM_THREADS -> "threads()" + (daemonThreads ? ".daemonThreads(true)" : "");
             case VIRTUAL_THREADS -> "virtualThreads()";
-            case PROCESSES -> "processes()";
+            case PROCESSES -> "processes(" + limit + ")";
         };
-        return limit == 0 ? name : name + ".limit(" + limit + ")";
+        return limit == 0 || mode == Mode.PROCESSES ? name : name + ".limit(" + limit + ")";
     }
 }

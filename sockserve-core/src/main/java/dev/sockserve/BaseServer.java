@@ -69,6 +69,7 @@ public abstract class BaseServer<R> implements AutoCloseable {
     private final Object lifecycle = new Object();
     private final AtomicLong acceptFailures = new AtomicLong();
     private RequestThreads threads; // null on the synchronous path
+    private ChildProcessDispatch children; // the processes() policy only
     private ServeLoop ownLoop; // guarded by lifecycle
     private volatile ServeLoop activeLoop;
     private volatile long acceptPausedUntil;
@@ -182,8 +183,11 @@ public abstract class BaseServer<R> implements AutoCloseable {
             } else if (concurrency.mode() == Concurrency.Mode.VIRTUAL_THREADS) {
                 threads = RequestThreads.virtual(threadName("request"), this::uncaught);
             } else if (concurrency.mode() == Concurrency.Mode.PROCESSES) {
-                throw new UnsupportedOperationException("the processes() policy needs a Forking* server, not "
-                        + getClass().getSimpleName());
+                children = new ChildProcessDispatch(this, handlerFactory.get().getClass(),
+                        concurrency.childJvmOptions());
+                if (socketType() == SocketType.DATAGRAM) {
+                    threads = RequestThreads.virtual(threadName("request"), this::uncaught);
+                }
             }
         } catch (IOException e) {
             closeAfterFailure(e);
@@ -344,7 +348,7 @@ public abstract class BaseServer<R> implements AutoCloseable {
                 // several per wake-up: one select() per connection or datagram would cost a system
                 // call; synchronous servers keep Python's one request per turn, so serviceActions
                 // runs between requests
-                int budget = once || threads == null ? 1 : READY_BATCH;
+                int budget = once || concurrency.mode() == Concurrency.Mode.SYNCHRONOUS ? 1 : READY_BATCH;
                 while (budget-- > 0 && handleRequestNoBlock()) {
                     if (activeLoop != null && activeLoop.stopRequested()) {
                         return;
@@ -459,6 +463,10 @@ public abstract class BaseServer<R> implements AutoCloseable {
      * exceptions. An override that runs requests elsewhere must end each with {@code shutdownRequest}.
      */
     protected void processRequest(R request, SocketAddress clientAddress) throws Exception {
+        if (children != null) {
+            processInChild(request, clientAddress);
+            return;
+        }
         if (threads == null) {
             finishRequest(request, clientAddress);
             endRequest(request);
@@ -467,6 +475,22 @@ public abstract class BaseServer<R> implements AutoCloseable {
         threads.start(() -> {
             try {
                 finishRequest(request, clientAddress);
+            } catch (Exception e) {
+                handleErrorSafely(request, clientAddress, e);
+            } finally {
+                endRequest(request);
+            }
+        });
+    }
+
+    private void processInChild(R request, SocketAddress clientAddress) throws IOException {
+        if (request instanceof java.nio.channels.SocketChannel connection) {
+            children.startStream(connection, clientAddress, ended -> endRequest(request));
+            return;
+        }
+        threads.start(() -> {
+            try {
+                children.runDatagram((DatagramRequest) request, clientAddress);
             } catch (Exception e) {
                 handleErrorSafely(request, clientAddress, e);
             } finally {
@@ -606,6 +630,9 @@ public abstract class BaseServer<R> implements AutoCloseable {
                         + (options.blockOnClose() ? options.closeGracePeriod() : "no grace period")
                         + " were cut");
             }
+        }
+        if (children != null) {
+            children.close(); // after a forced close, ends the children still running
         }
         if (loop != null) {
             loop.close();

@@ -135,7 +135,8 @@ public final class Posix {
 
     /**
      * Starts {@code argv[0]} (searched on the PATH) with {@code socketFd} as its standard input (and its
-     * standard output too when {@code asOutput}), standard error shared with the server, no other descriptor, default signal dispositions and an
+     * standard output too when {@code asOutput}, else the server's standard error), standard error
+     * shared with the server, no other descriptor, default signal dispositions and an
      * empty signal mask, and the given environment ({@code NAME=value} strings).
      *
      * @return the child's pid
@@ -151,9 +152,9 @@ public final class Posix {
                 check("posix_spawnattr_init", (int) ATTR_INIT.invokeExact(attr));
                 try {
                     check("adddup2", (int) FA_ADDDUP2.invokeExact(actions, socketFd, 0));
-                    if (asOutput) {
-                        check("adddup2", (int) FA_ADDDUP2.invokeExact(actions, socketFd, 1));
-                    }
+                    // without the socket as output, the child's output joins the server's log, never the
+                    // server's own standard output (which may be a protocol stream)
+                    check("adddup2", (int) FA_ADDDUP2.invokeExact(actions, asOutput ? socketFd : 2, 1));
                     check("addclosefrom", (int) FA_ADDCLOSEFROM.invokeExact(actions, 3));
                     check("sigemptyset", (int) SIGEMPTYSET.invokeExact(noSignals));
                     check("sigfillset", (int) SIGFILLSET.invokeExact(allSignals));

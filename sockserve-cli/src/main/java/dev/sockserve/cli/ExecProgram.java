@@ -32,6 +32,7 @@ final class ExecProgram {
     private static final Pattern UCSPI_VARIABLE = Pattern.compile("PROTO|(TCP6?|UDP|UNIX)(LOCAL|REMOTE)[A-Z]*");
 
     private final List<String> argv;
+    private final String executable;
     private final Map<String, String> baseEnvironment;
     private final String localName; // TCPLOCALHOST, if given with -l
     private final ChildReaper reaper;
@@ -40,6 +41,7 @@ final class ExecProgram {
     ExecProgram(List<String> argv, Map<String, String> inherited, String localName, ChildReaper reaper,
             int maxPacketSize) {
         this.argv = List.copyOf(argv);
+        this.executable = resolve(argv.get(0));
         Map<String, String> base = new LinkedHashMap<>();
         inherited.forEach((name, value) -> {
             if (!UCSPI_VARIABLE.matcher(name).matches()) {
@@ -52,19 +54,22 @@ final class ExecProgram {
         this.maxPacketSize = maxPacketSize;
     }
 
-    /** Refuses, at start-up, a program that cannot be found: a message naming it, rather than one per client. */
-    static void checkRunnable(String program) {
+    /**
+     * Finds the program once, at start-up: a missing one is refused with a message naming it (rather than
+     * one failure per client), and no connection pays for a search of the PATH.
+     */
+    static String resolve(String program) {
         if (program.contains("/")) {
             if (!Files.isExecutable(Path.of(program)) || Files.isDirectory(Path.of(program))) {
                 throw new IllegalArgumentException("program '" + program + "' is not an executable file");
             }
-            return;
+            return program;
         }
         String path = System.getenv().getOrDefault("PATH", "/usr/bin:/bin");
         for (String dir : path.split(":")) {
             Path candidate = Path.of(dir.isEmpty() ? "." : dir, program);
             if (Files.isExecutable(candidate) && !Files.isDirectory(candidate)) {
-                return;
+                return candidate.toString();
             }
         }
         throw new IllegalArgumentException("program '" + program + "' is not on the PATH");
@@ -119,7 +124,7 @@ final class ExecProgram {
                 Native.PeerCredentials peer = kind == ListenAddress.Kind.UNIX ? Native.peerCredentials(fd) : null;
                 int pid;
                 try {
-                    pid = Native.spawnWithSocket(fd, argv, asStrings(environment(kind, request, peer)));
+                    pid = Native.spawnWithSocket(fd, executable, argv, asStrings(environment(kind, request, peer)));
                 } catch (IOException e) {
                     gatekeeper.log().error(e.getMessage() + " for " + request.remote.display());
                     return;

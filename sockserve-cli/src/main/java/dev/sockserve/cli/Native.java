@@ -50,7 +50,7 @@ final class Native {
     private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
     private static final VarHandle ERRNO = CALL_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
 
-    private static final MethodHandle POSIX_SPAWNP = errnoReturning("posix_spawnp",
+    private static final MethodHandle POSIX_SPAWN = errnoReturning("posix_spawn",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
     private static final MethodHandle FA_INIT = errnoReturning("posix_spawn_file_actions_init",
             FunctionDescriptor.of(JAVA_INT, ADDRESS));
@@ -133,13 +133,15 @@ final class Native {
     }
 
     /**
-     * Starts {@code argv[0]} (searched on the PATH) with {@code socketFd} as its standard input and output,
+     * Starts {@code executable} (a path, found once at start-up rather than searched on the PATH for every
+     * connection) with {@code argv}, with {@code socketFd} as its standard input and output,
      * standard error shared with the server, no other descriptor, default signal dispositions and an
      * empty signal mask, and the given environment ({@code NAME=value} strings).
      *
      * @return the child's pid
      */
-    static int spawnWithSocket(int socketFd, List<String> argv, List<String> environment) throws IOException {
+    static int spawnWithSocket(int socketFd, String executable, List<String> argv, List<String> environment)
+            throws IOException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment actions = arena.allocate(FILE_ACTIONS_SIZE, 16);
             MemorySegment attr = arena.allocate(SPAWNATTR_SIZE, 16);
@@ -162,10 +164,10 @@ final class Native {
                     MemorySegment pid = arena.allocate(JAVA_INT);
                     MemorySegment argvArray = cStrings(arena, argv);
                     MemorySegment envArray = cStrings(arena, environment);
-                    int error = (int) POSIX_SPAWNP.invokeExact(pid, arena.allocateFrom(argv.get(0)), actions, attr,
+                    int error = (int) POSIX_SPAWN.invokeExact(pid, arena.allocateFrom(executable), actions, attr,
                             argvArray, envArray);
                     if (error != 0) {
-                        throw failure("cannot run " + argv.get(0), error);
+                        throw failure("cannot run " + executable, error);
                     }
                     return pid.get(JAVA_INT, 0);
                 } finally {

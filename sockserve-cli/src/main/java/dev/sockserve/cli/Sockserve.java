@@ -98,7 +98,7 @@ public final class Sockserve {
             if (options.listen.isEmpty()) {
                 throw new IllegalArgumentException("exec needs --listen, for example --listen tcp://127.0.0.1:2000");
             }
-            ExecProgram.checkRunnable(program.get(0));
+            ExecProgram.resolve(program.get(0));
             SocketFd.check();
             return new Serving(new Serving.What.Exec(program, localName), options.listen, options, rules(options), log);
         }

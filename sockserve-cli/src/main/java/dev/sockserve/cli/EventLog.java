@@ -36,10 +36,11 @@ final class EventLog {
         return verbose;
     }
 
-    /** {@code status: ACTIVE/LIMIT}; the limit is 0 when there is none. */
+    /** {@code status: ACTIVE/LIMIT}, or {@code ACTIVE/unlimited} (JSON: limit 0) when there is none. */
     void status(int active, int limit) {
         if (verbose) {
-            event("status", "status: " + active + "/" + limit, fields("active", active, "limit", limit));
+            event("status", "status: " + active + "/" + (limit > 0 ? String.valueOf(limit) : "unlimited"),
+                    fields("active", active, "limit", limit));
         }
     }
 

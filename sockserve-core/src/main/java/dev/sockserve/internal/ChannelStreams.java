@@ -75,6 +75,7 @@ public final class ChannelStreams implements AutoCloseable {
 
         private final int bufferSize; // 0: unbuffered
         private final byte[] small = new byte[SMALL];
+        private final ByteBuffer smallBuffer = ByteBuffer.wrap(small); // reused: one read per message
         private byte[] data = small;
         private BufferPool lender; // non-null while data is a borrowed buffer
         private int pos;
@@ -104,7 +105,7 @@ public final class ChannelStreams implements AutoCloseable {
             }
             if (pos >= limit) {
                 if (bufferSize == 0 || len >= bufferSize) {
-                    return blockingRead(b, off, len); // the caller's array is big enough: no copy
+                    return blockingRead(ByteBuffer.wrap(b, off, len)); // the caller's array is big enough: no copy
                 }
                 if (fill(bufferSize) < 0) {
                     return -1;
@@ -144,7 +145,7 @@ public final class ChannelStreams implements AutoCloseable {
         /** Reads at least one byte into the buffer, borrowing a full one only when more are waiting. */
         private int fill(int want) throws IOException {
             ensureOpen();
-            int n = blockingRead(small, 0, SMALL);
+            int n = blockingRead(smallBuffer.clear());
             data = small;
             pos = 0;
             limit = Math.max(n, 0);
@@ -176,8 +177,7 @@ public final class ChannelStreams implements AutoCloseable {
             }
         }
 
-        private int blockingRead(byte[] b, int off, int len) throws IOException {
-            ByteBuffer buffer = ByteBuffer.wrap(b, off, len);
+        private int blockingRead(ByteBuffer buffer) throws IOException {
             if (readTimeoutNanos == 0) {
                 return channel.read(buffer);
             }

@@ -49,6 +49,7 @@ public class TcpServer extends BaseServer<SocketChannel> {
     private final ServerSocketChannel socket;
     private volatile SocketAddress bound;
     private Path createdPath;
+    private final boolean adopted;
 
     /** Binds {@code address} with the default options and serves synchronously. */
     public TcpServer(InetSocketAddress address, Supplier<? extends BaseRequestHandler<SocketChannel>> handlerFactory) {
@@ -69,9 +70,48 @@ public class TcpServer extends BaseServer<SocketChannel> {
         this(address, handlerFactory, options, bindAndActivate, Concurrency.synchronous());
     }
 
+    /**
+     * Serves a listening socket made elsewhere: inherited from inetd or systemd socket activation
+     * ({@link System#inheritedChannel()}), or bound by the caller. It must be bound already; the server
+     * does not bind it again, and {@link #serverClose()} closes it (a Unix socket file stays, since this
+     * server did not create it).
+     * {@snippet :
+     * if (System.inheritedChannel() instanceof ServerSocketChannel listening) {
+     *     new ThreadingTcpServer(listening, Echo::new, ServerOptions.defaults()).serveForever();
+     * }
+     * }
+     */
+    public TcpServer(ServerSocketChannel listening, Supplier<? extends BaseRequestHandler<SocketChannel>> handlerFactory,
+            ServerOptions options) {
+        this(listening, handlerFactory, options, Concurrency.synchronous());
+    }
+
+    TcpServer(ServerSocketChannel listening, Supplier<? extends BaseRequestHandler<SocketChannel>> handlerFactory,
+            ServerOptions options, Concurrency defaultConcurrency) {
+        super(localAddressOf(listening), handlerFactory, options, defaultConcurrency);
+        this.family = familyOf(requestedAddress());
+        this.socket = listening;
+        this.adopted = true;
+        this.bound = requestedAddress();
+        bindAndActivate();
+    }
+
+    private static SocketAddress localAddressOf(ServerSocketChannel listening) {
+        try {
+            SocketAddress local = listening.getLocalAddress();
+            if (local == null) {
+                throw new IllegalArgumentException("the listening socket given to the server is not bound");
+            }
+            return local;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the address of the listening socket: " + e.getMessage(), e);
+        }
+    }
+
     TcpServer(SocketAddress address, Supplier<? extends BaseRequestHandler<SocketChannel>> handlerFactory,
             ServerOptions options, boolean bindAndActivate, Concurrency defaultConcurrency) {
         super(address, handlerFactory, options, defaultConcurrency);
+        this.adopted = false;
         this.family = familyOf(address);
         if (family == StandardProtocolFamily.UNIX && options.allowReusePort()) {
             throw new IllegalArgumentException("allowReusePort applies to IPv4 and IPv6 only, not unix:" + address);
@@ -144,6 +184,9 @@ public class TcpServer extends BaseServer<SocketChannel> {
      */
     @Override
     protected void serverBind() throws IOException {
+        if (adopted) {
+            return; // bound and listening already
+        }
         SocketAddress address = requestedAddress();
         if (family == StandardProtocolFamily.UNIX) {
             Path path = ((UnixDomainSocketAddress) address).getPath();

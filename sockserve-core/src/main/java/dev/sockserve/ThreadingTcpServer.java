@@ -30,4 +30,11 @@ public class ThreadingTcpServer extends TcpServer {
             ServerOptions options, boolean bindAndActivate) {
         super(address, handlerFactory, options, bindAndActivate, Concurrency.virtualThreads());
     }
+
+    /** Serves a listening socket made elsewhere (inetd, systemd socket activation); see {@link TcpServer}. */
+    public ThreadingTcpServer(java.nio.channels.ServerSocketChannel listening,
+            Supplier<? extends BaseRequestHandler<java.nio.channels.SocketChannel>> handlerFactory,
+            ServerOptions options) {
+        super(listening, handlerFactory, options, Concurrency.virtualThreads());
+    }
 }

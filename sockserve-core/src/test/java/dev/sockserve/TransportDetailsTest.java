@@ -158,6 +158,24 @@ class TransportDetailsTest {
     }
 
     @Test
+    void aListeningSocketMadeElsewhereIsServedAsItIs() throws Exception {
+        var listening = java.nio.channels.ServerSocketChannel.open().bind(new InetSocketAddress("127.0.0.1", 0));
+        var server = new ThreadingTcpServer(listening, StreamRequestHandler.of(h -> Transport.ECHO.run(h.rfile(), h.wfile())),
+                ServerOptions.defaults());
+        assertEquals(listening.getLocalAddress(), server.serverAddress());
+        try (Serving s = Serving.start(server)) {
+            assertArrayEquals(HELLO, Transport.TCP4.roundTrip(server, dir, HELLO));
+        }
+        assertFalse(listening.isOpen(), "serverClose closes it");
+        var unbound = java.nio.channels.ServerSocketChannel.open();
+        try (unbound) {
+            var e = assertThrows(IllegalArgumentException.class, () -> new TcpServer(unbound,
+                    StreamRequestHandler.of(h -> { }), ServerOptions.defaults()));
+            assertTrue(e.getMessage().contains("not bound"));
+        }
+    }
+
+    @Test
     void theUnixSocketFileIsRemovedOnClose() {
         Path path = dir.resolve("s.sock");
         var server = new UnixStreamServer(UnixDomainSocketAddress.of(path), StreamRequestHandler.of(h -> { }));

@@ -25,7 +25,7 @@ import java.util.concurrent.TimeUnit;
  * server in turn, a fresh server process each time), and writes the results page.
  *
  * <pre>
- * java dev.sockserve.bench.Driver [--quick] [--rounds N] [--gen-threads N] [--warmup MS] [--measure MS]
+ * java dev.sockserve.bench.Driver [--quick] [--rounds N] [--gen-threads N] [--pin] [--warmup MS] [--measure MS]
  *                                 [--scenarios a,b] [--servers x,y] [--out DIR]
  * </pre>
  *
@@ -57,6 +57,14 @@ public final class Driver {
     Path out = Path.of("results");
     int rounds = 3;
     int genThreads = 1;
+    /**
+     * Whether the generator gets the last CPU and the server the others (taskset), with --pin. Off by
+     * default: on this shared 2-core VM another session's busy process on one CPU then starves
+     * whichever of the two is pinned there (figures fell five- to tenfold), while unpinned the
+     * scheduler moves us away from it. Pinning did not remove pingpong-1's jumps between ~18 and
+     * ~60 us per round trip either.
+     */
+    boolean pin = false;
     long warmupMs = 1000, measureMs = 2500;
     List<Scenario> scenarios = SCENARIOS;
     List<String> servers = Peers.KINDS;
@@ -74,6 +82,12 @@ public final class Driver {
                 case "--quick" -> { rounds = 1; warmupMs = 300; measureMs = 700; }
                 case "--rounds" -> rounds = Integer.parseInt(args[++i]);
                 case "--gen-threads" -> genThreads = Integer.parseInt(args[++i]);
+                case "--pin" -> {
+                    if (Runtime.getRuntime().availableProcessors() < 2 || !Files.isExecutable(Path.of("/usr/bin/taskset"))) {
+                        throw new IllegalArgumentException("--pin needs 2 CPUs and /usr/bin/taskset");
+                    }
+                    pin = true;
+                }
                 case "--warmup" -> warmupMs = Long.parseLong(args[++i]);
                 case "--measure" -> measureMs = Long.parseLong(args[++i]);
                 case "--out" -> out = Path.of(args[++i]);
@@ -87,7 +101,7 @@ public final class Driver {
                     if (!Peers.KINDS.containsAll(servers)) throw new IllegalArgumentException("servers are " + Peers.KINDS);
                 }
                 default -> throw new IllegalArgumentException("unknown option " + args[i]
-                        + "; options: --quick --rounds N --gen-threads N --warmup MS --measure MS --scenarios a,b --servers x,y --out DIR");
+                        + "; options: --quick --rounds N --gen-threads N --pin --warmup MS --measure MS --scenarios a,b --servers x,y --out DIR");
             }
         }
     }
@@ -96,8 +110,9 @@ public final class Driver {
         Files.createDirectories(out.resolve("logs"));
         Instant started = Instant.now();
         int steps = rounds * scenarios.size() * servers.size(), step = 0;
-        System.out.printf("bench: %d rounds x %d scenarios x %d servers = %d steps; warm-up %d ms, measure %d ms; generator threads %d%n",
-                rounds, scenarios.size(), servers.size(), steps, warmupMs, measureMs, genThreads);
+        System.out.printf("bench: %d rounds x %d scenarios x %d servers = %d steps; warm-up %d ms, measure %d ms; generator threads %d; %s%n",
+                rounds, scenarios.size(), servers.size(), steps, warmupMs, measureMs, genThreads,
+                pin ? "generator on CPU " + cpus(true).get(2) + ", server on CPU " + cpus(false).get(2) : "not pinned");
         var rows = new ArrayList<Row>();
         Generator generator = new Generator();
         try {
@@ -123,7 +138,7 @@ public final class Driver {
         } finally {
             generator.close();
         }
-        var report = new Report(rows, scenarios, servers, genThreads, warmupMs, measureMs, Duration.between(started, Instant.now()));
+        var report = new Report(rows, scenarios, servers, genThreads, pin, warmupMs, measureMs, Duration.between(started, Instant.now()));
         report.write(out);
         System.out.println("bench: wrote " + out.resolve("results.md") + ", results.csv and charts in "
                 + clock(Duration.between(started, Instant.now())));
@@ -164,8 +179,10 @@ public final class Driver {
     Process startServer(String server, boolean udp, Path log) throws IOException {
         List<String> command = new ArrayList<>();
         if (server.equals("python")) {
+            command.addAll(cpus(false));
             command.addAll(List.of("python3", "-u", python.toString()));
         } else {
+            command.addAll(cpus(false));
             command.addAll(List.of(java.toString(),
                     "--enable-native-access=ALL-UNNAMED",          // epoll's JNI library, sockserve's FFM bindings
                     "--sun-misc-unsafe-memory-access=allow",       // Netty's fast paths, as on the JDKs it targets
@@ -174,6 +191,13 @@ public final class Driver {
         command.add(udp ? "udp" : "tcp");
         command.add("0");
         return start(new ProcessBuilder(command).redirectError(log.toFile()));
+    }
+
+    /** The taskset prefix: the last CPU for the generator, the others for the server (taskset execs, so the pid is the server's). */
+    List<String> cpus(boolean generator) {
+        if (!pin) return List.of();
+        int last = Runtime.getRuntime().availableProcessors() - 1;
+        return List.of("taskset", "-c", generator ? Integer.toString(last) : last == 1 ? "0" : "0-" + (last - 1));
     }
 
     static Process start(ProcessBuilder builder) throws IOException {
@@ -226,8 +250,9 @@ public final class Driver {
         final BlockingQueue<String> answers = new LinkedBlockingQueue<>();
 
         Generator() throws IOException, InterruptedException {
-            process = start(new ProcessBuilder(java.toString(), "-cp", classpath, LoadGenerator.class.getName(),
-                    "--threads", Integer.toString(genThreads)).redirectError(out.resolve("logs").resolve("generator.log").toFile()));
+            var command = new ArrayList<>(cpus(true));
+            command.addAll(List.of(java.toString(), "-cp", classpath, LoadGenerator.class.getName(), "--threads", Integer.toString(genThreads)));
+            process = start(new ProcessBuilder(command).redirectError(out.resolve("logs").resolve("generator.log").toFile()));
             commands = new PrintWriter(process.getOutputStream(), true, StandardCharsets.UTF_8);
             Thread.ofVirtual().start(() -> {
                 try (var r = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {

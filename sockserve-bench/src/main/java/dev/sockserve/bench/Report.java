@@ -26,11 +26,13 @@ final class Report {
     final List<Driver.Scenario> scenarios;
     final List<String> servers;
     final int genThreads;
+    final boolean pinned;
     final long warmupMs, measureMs;
     final Duration took;
 
-    Report(List<Driver.Row> rows, List<Driver.Scenario> scenarios, List<String> servers, int genThreads,
+    Report(List<Driver.Row> rows, List<Driver.Scenario> scenarios, List<String> servers, int genThreads, boolean pinned,
            long warmupMs, long measureMs, Duration took) {
+        this.pinned = pinned;
         this.rows = rows;
         this.scenarios = scenarios;
         this.servers = servers;
@@ -155,11 +157,12 @@ final class Report {
         var md = new StringBuilder();
         md.append("# sockserve benchmark results\n\n");
         md.append(String.format(Locale.ROOT, "Run of %s, %d round%s, warm-up %d ms and measure %d ms per step, took %d:%02d. "
-                        + "Machine: %d cores, %s %s, Java %s, load generator with %d selector thread%s.%n%n",
+                        + "Machine: %d cores, %s %s, Java %s, load generator with %d selector thread%s, %s.%n%n",
                 ZonedDateTime.now().format(DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm z")), rounds, rounds == 1 ? "" : "s",
                 warmupMs, measureMs, took.toMinutes(), took.toSecondsPart(), Runtime.getRuntime().availableProcessors(),
                 System.getProperty("os.name"), System.getProperty("os.version"), System.getProperty("java.version"),
-                genThreads, genThreads == 1 ? "" : "s"));
+                genThreads, genThreads == 1 ? "" : "s",
+                pinned ? "pinned to the last CPU, every server to the others (taskset)" : "processes not pinned to CPUs"));
         md.append("Every figure is the median of the rounds; \"x epoll\" is the median over the rounds of the ratio to Netty epoll "
                 + "measured in the same round (the figures that count on this noisy 2-core machine). Bold: meets the target "
                 + "(at least 1.0 for throughput, at most 1.0 for p99 latency and memory). CPU is in cores used during the "

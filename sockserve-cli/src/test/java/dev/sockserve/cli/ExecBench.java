@@ -9,7 +9,9 @@ import java.net.Socket;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.LinkedHashMap;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -19,7 +21,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * loops of connect, one byte there and back, close), round trips per second on one connection (64 bytes),
  * and MB/s through cat on one connection (64 KiB writes, read back concurrently).
  *
- * <p>Run it with {@code sockserve-cli/bench-exec}; arguments: seconds per figure (default 5).
+ * <p>Run it with {@code sockserve-cli/bench-exec}; arguments: seconds per figure (default 5), rounds
+ * (default 3). The three servers run side by side; each round measures each of them in turn, in a rotated
+ * order, and the median round is reported, since a shared machine's load changes from minute to minute.
  */
 public final class ExecBench {
 
@@ -27,41 +31,67 @@ public final class ExecBench {
 
     public static void main(String[] args) throws Exception {
         double seconds = args.length > 0 ? Double.parseDouble(args[0]) : 5;
+        int rounds = args.length > 1 ? Integer.parseInt(args[1]) : 3;
         String java = ProcessHandle.current().info().command().orElse("java");
         String classPath = System.getProperty("java.class.path");
-        List<String[]> rows = new ArrayList<>();
-        for (String name : List.of("tcpserver", "socat", "sockserve")) {
-            int port = freePort();
-            List<String> command = switch (name) {
-                case "tcpserver" -> List.of("tcpserver", "-R", "-H", "-l0", "-c", "100", LOOPBACK, String.valueOf(port), "cat");
-                case "socat" -> List.of("socat", "TCP-LISTEN:" + port + ",bind=" + LOOPBACK + ",fork,reuseaddr,backlog=1024",
-                        "EXEC:cat");
-                default -> List.of(java, "--enable-native-access=ALL-UNNAMED", "--add-opens",
-                        "java.base/sun.nio.ch=ALL-UNNAMED", "-cp", classPath, "dev.sockserve.cli.Sockserve", "exec",
-                        "-c", "100", "--listen", "tcp://" + LOOPBACK + ":" + port, "--", "cat");
-            };
-            Process server = new ProcessBuilder(command).redirectErrorStream(true)
-                    .redirectOutput(Path.of(System.getProperty("java.io.tmpdir"), "exec-bench-" + name + ".log").toFile())
-                    .start();
-            try {
+        List<String> names = List.of("tcpserver", "socat", "sockserve");
+        Map<String, Integer> ports = new LinkedHashMap<>();
+        List<Process> servers = new ArrayList<>();
+        try {
+            for (String name : names) {
+                int port = freePort();
+                List<String> command = switch (name) {
+                    case "tcpserver" -> List.of("tcpserver", "-R", "-H", "-l0", "-c", "100", LOOPBACK,
+                            String.valueOf(port), "cat");
+                    case "socat" -> List.of("socat", "TCP-LISTEN:" + port + ",bind=" + LOOPBACK
+                            + ",fork,reuseaddr,backlog=1024", "EXEC:cat");
+                    default -> List.of(java, "--enable-native-access=ALL-UNNAMED", "--add-opens",
+                            "java.base/sun.nio.ch=ALL-UNNAMED", "-cp", classPath, "dev.sockserve.cli.Sockserve", "exec",
+                            "-c", "100", "--listen", "tcp://" + LOOPBACK + ":" + port, "--", "cat");
+                };
+                servers.add(new ProcessBuilder(command).redirectErrorStream(true)
+                        .redirectOutput(Path.of(System.getProperty("java.io.tmpdir"), "exec-bench-" + name + ".log").toFile())
+                        .start());
                 awaitListening(port);
                 warmUp(port);
-                double connects = connectsPerSecond(port, seconds);
-                double roundTrips = roundTripsPerSecond(port, seconds);
-                double mbps = megabytesPerSecond(port, seconds);
-                rows.add(new String[] {name, fmt(connects), fmt(roundTrips), fmt(mbps)});
-                System.out.printf(Locale.ROOT, "%-10s %12s conn/s %12s round trips/s %10s MB/s%n", name,
-                        fmt(connects), fmt(roundTrips), fmt(mbps));
-            } finally {
+                ports.put(name, port);
+            }
+            // the machine is shared: rounds interleave the servers, and the median of the rounds is reported
+            Map<String, List<double[]>> results = new LinkedHashMap<>();
+            for (int round = 0; round < rounds; round++) {
+                for (int i = 0; i < names.size(); i++) {
+                    String name = names.get((i + round) % names.size());
+                    int port = ports.get(name);
+                    double[] figures = {connectsPerSecond(port, seconds), roundTripsPerSecond(port, seconds),
+                        megabytesPerSecond(port, seconds)};
+                    results.computeIfAbsent(name, k -> new ArrayList<>()).add(figures);
+                    System.out.printf(Locale.ROOT, "round %d %-10s %10s conn/s %10s round trips/s %8s MB/s%n", round + 1,
+                            name, fmt(figures[0]), fmt(figures[1]), fmt(figures[2]));
+                }
+            }
+            System.out.println();
+            System.out.println("| server | new connections/s | round trips/s (1 connection, 64 B) | MB/s through cat (64 KiB) |");
+            System.out.println("|---|---:|---:|---:|");
+            for (String name : names) {
+                StringBuilder row = new StringBuilder("| " + name + " |");
+                for (int f = 0; f < 3; f++) {
+                    final int figure = f;
+                    double[] values = results.get(name).stream().mapToDouble(r -> r[figure]).sorted().toArray();
+                    row.append(' ').append(fmt(values[values.length / 2]));
+                    if (values.length > 1) {
+                        row.append(" (").append(fmt(values[0])).append("–").append(fmt(values[values.length - 1])).append(')');
+                    }
+                    row.append(" |");
+                }
+                System.out.println(row);
+            }
+            System.out.println();
+            System.out.println("median of " + rounds + " rounds (lowest–highest), " + seconds + " s per figure");
+        } finally {
+            for (Process server : servers) {
                 server.destroy();
                 server.waitFor();
             }
-        }
-        System.out.println();
-        System.out.println("| server | new connections/s | round trips/s (1 connection, 64 B) | MB/s through cat (64 KiB) |");
-        System.out.println("|---|---:|---:|---:|");
-        for (String[] row : rows) {
-            System.out.println("| " + String.join(" | ", row) + " |");
         }
     }
 

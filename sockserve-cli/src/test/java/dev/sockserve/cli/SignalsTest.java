@@ -56,7 +56,8 @@ class SignalsTest {
     }
 
     private void signal(String name) throws Exception {
-        Harness.run(List.of("kill", "-" + name, String.valueOf(server.pid())), 10);
+        // the shell's own kill: no procps needed on a fresh machine
+        Harness.run(List.of("sh", "-c", "kill -" + name + " " + server.pid()), 10);
     }
 
     /** The one child of the held connection, once the children of the readiness probes have ended. */

@@ -143,9 +143,18 @@ final class ChildReaper implements AutoCloseable {
         }
     }
 
-    /** Kills every child at once (a second signal). */
+    /** Kills every child at once (a second signal), and reaps them within a second, leaving no zombie behind. */
     void killAll() {
-        running.values().forEach(c -> c.signal(Native.SIGKILL));
+        List<Child> children = new ArrayList<>(running.values());
+        children.forEach(c -> c.signal(Native.SIGKILL));
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(1);
+        for (Child child : children) {
+            try {
+                child.exit().get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            } catch (Exception notYet) {
+                // init reaps it once the server is gone
+            }
+        }
     }
 
     @Override

@@ -37,6 +37,7 @@ final class Native {
     private static final int EFD_CLOEXEC = 0x80000;
     private static final int WNOHANG = 1;
     private static final int EINTR = 4;
+    private static final short POSIX_SPAWN_SETPGROUP = 0x02;
     private static final short POSIX_SPAWN_SETSIGDEF = 0x04;
     private static final short POSIX_SPAWN_SETSIGMASK = 0x08;
     private static final int SOL_SOCKET = 1;
@@ -67,6 +68,8 @@ final class Native {
             FunctionDescriptor.of(JAVA_INT, ADDRESS));
     private static final MethodHandle ATTR_SETFLAGS = errnoReturning("posix_spawnattr_setflags",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_SHORT));
+    private static final MethodHandle ATTR_SETPGROUP = errnoReturning("posix_spawnattr_setpgroup",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle ATTR_SETSIGMASK = errnoReturning("posix_spawnattr_setsigmask",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
     private static final MethodHandle ATTR_SETSIGDEFAULT = errnoReturning("posix_spawnattr_setsigdefault",
@@ -136,7 +139,7 @@ final class Native {
      * Starts {@code executable} (a path, found once at start-up rather than searched on the PATH for every
      * connection) with {@code argv}, with {@code socketFd} as its standard input and output,
      * standard error shared with the server, no other descriptor, default signal dispositions and an
-     * empty signal mask, and the given environment ({@code NAME=value} strings).
+     * empty signal mask, its own process group, and the given environment ({@code NAME=value} strings).
      *
      * @return the child's pid
      */
@@ -159,8 +162,11 @@ final class Native {
                     check("setsigmask", (int) ATTR_SETSIGMASK.invokeExact(attr, noSignals));
                     // the JVM ignores or catches some signals; the program must start with the defaults
                     check("setsigdefault", (int) ATTR_SETSIGDEFAULT.invokeExact(attr, allSignals));
+                    // a process group of its own: Ctrl-C in the server's terminal reaches the server only, which
+                    // then lets the program finish within the grace period, as for SIGTERM
+                    check("setpgroup", (int) ATTR_SETPGROUP.invokeExact(attr, 0));
                     check("setflags", (int) ATTR_SETFLAGS.invokeExact(attr,
-                            (short) (POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)));
+                            (short) (POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)));
                     MemorySegment pid = arena.allocate(JAVA_INT);
                     MemorySegment argvArray = cStrings(arena, argv);
                     MemorySegment envArray = cStrings(arena, environment);

@@ -129,8 +129,9 @@ class SignalsTest {
             signal("TERM");
             assertTrue(server.waitFor(10, TimeUnit.SECONDS), "a second signal should end the server at once");
             assertEquals(-1, client.getInputStream().read());
-            Thread.sleep(200);
-            assertFalse(cats.get(0).isAlive(), "the child outlived the server");
+            ProcessHandle cat = cats.get(0);
+            cat.onExit().completeOnTimeout(cat, 5, TimeUnit.SECONDS).join();
+            assertFalse(cat.isAlive(), "the child outlived the server");
         }
     }
 }

@@ -31,8 +31,9 @@ final class ServeOptions {
     Integer limit;
 
     @Option(names = "-C", paramLabel = "N[:MSG]", converter = PerClientConverter.class,
-            description = "At most N requests at once from one client address; beyond it the connection is "
-                    + "accepted, sent MSG if given (\\n, \\r and \\t are understood), closed and logged. Default: no limit.")
+            description = "At most N requests at once from one client address (all Unix-socket clients count as "
+                    + "one); beyond it a connection is accepted, sent MSG if given (\\n, \\r and \\t are understood), "
+                    + "closed and logged, and a datagram is dropped and logged. Default: no limit.")
     Gatekeeper.PerClientLimit perClient;
 
     @Option(names = "--rules", paramLabel = "FILE",

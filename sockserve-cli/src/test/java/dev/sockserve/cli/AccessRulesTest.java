@@ -52,6 +52,13 @@ class AccessRulesTest {
     }
 
     @Test
+    void ipv6AddressesAreShownInTheirShortForm() throws Exception {
+        for (String ip : List.of("::1", "::", "fd00::2", "2001:db8::1:0:0:1", "2001:db8:0:1:1:1:1:1", "1::")) {
+            assertEquals(ip, Peer.ipv6(InetAddress.getByName(ip).getAddress()));
+        }
+    }
+
+    @Test
     void errorsNameTheLine() {
         for (String bad : List.of("10.0.0.1 allow", "10.0.0.1:maybe", "300.1.1.1:allow", "10.0.0.0/40:deny",
                 "example.com:allow", "1.2.3.4:allow,=x", "1.2.3.4:allow,A=\"open")) {

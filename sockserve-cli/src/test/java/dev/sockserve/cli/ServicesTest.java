@@ -82,6 +82,17 @@ class ServicesTest {
     }
 
     @Test
+    void echoOverIpv6Loopback() throws Exception {
+        try (var server = Harness.start("echo", "--listen", "tcp://[::1]:0", "--listen", "udp://[::1]:0")) {
+            assertTrue(server.address(0).startsWith("tcp://[::1]:"), server.address(0));
+            assertArrayEquals(new byte[] {'s', 'i', 'x'}, python("tcp", targetOf(server.address(0)), new byte[] {'s', 'i', 'x'},
+                    "shut", -1));
+            assertArrayEquals(new byte[] {'u', 'd', 'p'}, python("udp", targetOf(server.address(1)), new byte[] {'u', 'd', 'p'},
+                    "shut", 2000));
+        }
+    }
+
+    @Test
     void discardAnswersNothingOnEveryTransport() throws Exception {
         try (var server = serve("discard")) {
             for (String kind : KINDS) {

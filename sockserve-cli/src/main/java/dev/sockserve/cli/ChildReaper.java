@@ -80,8 +80,16 @@ final class ChildReaper implements AutoCloseable {
         int pidfd;
         try {
             pidfd = Native.pidfdOpen(pid);
-        } catch (IOException e) {
+        } catch (IOException e) { // out of descriptors, say: the child cannot be watched, so end and reap it here
             Native.kill(pid, Native.SIGKILL);
+            for (int i = 0; i < 100 && Native.reap(pid) < 0; i++) {
+                try {
+                    Thread.sleep(10);
+                } catch (InterruptedException interrupted) {
+                    Thread.currentThread().interrupt();
+                    break;
+                }
+            }
             throw e;
         }
         Child child = new Child(pid, pidfd);

@@ -201,7 +201,12 @@ public final class Sockserve {
         }
         ShutdownSignals.install(serving, parsed.log());
         parsed.log().info("serving " + String.join(", ", serving.boundAddresses()));
-        serving.serve();
+        try {
+            serving.serve();
+        } catch (RuntimeException e) {
+            parsed.log().error("serving failed: " + e);
+            System.exit(1);
+        }
         System.exit(0);
     }
 }

@@ -230,6 +230,36 @@ class ExecTest {
     }
 
     @Test
+    void manyClientsAtOnceEachGetTheirOwnBytesBack() throws Exception {
+        try (var server = Harness.start("exec", "-c", "8", "--listen", "tcp://127.0.0.1:0", "--", "cat")) {
+            String target = targetOf(server.address(0));
+            int port = Integer.parseInt(target.substring(target.indexOf(':') + 1));
+            List<Thread> clients = new ArrayList<>();
+            List<String> failures = java.util.Collections.synchronizedList(new ArrayList<>());
+            for (int i = 0; i < 60; i++) {
+                String message = "client " + i + " says " + "x".repeat(i * 100) + "\n";
+                clients.add(Thread.ofVirtual().start(() -> {
+                    try (Socket s = new Socket("127.0.0.1", port)) {
+                        s.setSoTimeout(20_000);
+                        s.getOutputStream().write(bytes(message));
+                        s.shutdownOutput();
+                        String reply = text(s.getInputStream().readAllBytes());
+                        if (!reply.equals(message)) {
+                            failures.add(message.substring(0, 12) + " got " + reply.length() + " bytes");
+                        }
+                    } catch (IOException e) {
+                        failures.add(e.toString());
+                    }
+                }));
+            }
+            for (Thread client : clients) {
+                client.join();
+            }
+            assertEquals(List.of(), failures);
+        }
+    }
+
+    @Test
     void verboseLogIsInTcpserversForm() throws Exception {
         try (var server = Harness.start("exec", "-v", "--listen", "tcp://127.0.0.1:0", "--", "sh", "-c", "exit 3")) {
             python("tcp", targetOf(server.address(0)), new byte[0], "keep", -1);

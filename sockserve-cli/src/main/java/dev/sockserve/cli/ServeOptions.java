@@ -17,7 +17,7 @@ final class ServeOptions {
     @Option(names = "--listen", paramLabel = "URL", converter = ListenConverter.class,
             description = {"Where to listen: tcp://HOST:PORT, udp://HOST:PORT (IPv6 hosts in brackets), unix:PATH or "
                     + "unix-dgram:PATH. Repeat it to serve several listeners from one process.",
-                "Default: tcp://127.0.0.1:<7000 + the service's port>."})
+                "Default: tcp://127.0.0.1:<7000 + the service's port>; exec has none."})
     List<ListenAddress> listen = new ArrayList<>();
 
     @Option(names = "--concurrency", paramLabel = "MODE",

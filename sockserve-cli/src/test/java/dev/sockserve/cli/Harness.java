@@ -83,6 +83,10 @@ final class Harness {
     /** The command as a real process, started the way the ./sockserve launcher starts it. */
     static ProcessBuilder childJvm(List<String> args) {
         List<String> command = new ArrayList<>(List.of(
+                // a build run in the background (nohup, a CI runner) may start us with SIGINT ignored, which a
+                // JVM cannot undo; the command's users start it from a shell with the default disposition
+                "python3", "-c", "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                        + "os.execv(sys.argv[1], sys.argv[1:])",
                 ProcessHandle.current().info().command().orElseThrow(),
                 "--enable-native-access=ALL-UNNAMED", "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED",
                 "-cp", System.getProperty("java.class.path"), Sockserve.class.getName()));

@@ -98,10 +98,6 @@ final class ChildReaper implements AutoCloseable {
         return child;
     }
 
-    int runningCount() {
-        return running.size();
-    }
-
     private void run() {
         while (!closing) {
             List<Child> children = new ArrayList<>(running.values());

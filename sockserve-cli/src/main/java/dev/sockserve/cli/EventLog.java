@@ -32,10 +32,6 @@ final class EventLog {
         this.verbose = verbose;
     }
 
-    boolean verbose() {
-        return verbose;
-    }
-
     /** {@code status: ACTIVE/LIMIT}, or {@code ACTIVE/unlimited} (JSON: limit 0) when there is none. */
     void status(int active, int limit) {
         if (verbose) {

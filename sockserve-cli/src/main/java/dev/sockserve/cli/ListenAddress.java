@@ -21,10 +21,6 @@ record ListenAddress(Kind kind, SocketAddress address) {
         Kind(String prefix) {
             this.prefix = prefix;
         }
-
-        boolean stream() {
-            return this == TCP || this == UNIX;
-        }
     }
 
     static final String FORMS = "tcp://HOST:PORT, udp://HOST:PORT, unix:PATH or unix-dgram:PATH";

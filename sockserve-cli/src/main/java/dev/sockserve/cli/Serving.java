@@ -8,9 +8,7 @@ import dev.sockserve.ServerGroup;
 import dev.sockserve.ServerOptions;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.SocketAddress;
 import java.nio.channels.SocketChannel;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -107,10 +105,6 @@ final class Serving implements AutoCloseable {
         return bound;
     }
 
-    List<SocketAddress> boundSocketAddresses() {
-        return servers.stream().map(BaseServer::serverAddress).toList();
-    }
-
     /** Serves until {@link #stop()}, then closes gracefully; returns when everything has ended. */
     void serve() {
         if (!served.compareAndSet(false, true)) {
@@ -138,10 +132,6 @@ final class Serving implements AutoCloseable {
         if (reaper != null) {
             reaper.killAll();
         }
-    }
-
-    void awaitStopped() throws InterruptedException {
-        stopped.await();
     }
 
     /**

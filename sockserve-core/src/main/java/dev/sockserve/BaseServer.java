@@ -595,9 +595,16 @@ public abstract class BaseServer<R> implements AutoCloseable {
         }
     }
 
-    private CloseOutcome closeOnce() {
+    /**
+     * Stops serving and closes the listening socket, so that new clients are refused from here on, while
+     * the requests in flight carry on. Idempotent; the first step of {@link #serverClose()}.
+     */
+    final void stopAccepting() {
         ServeLoop loop;
         synchronized (lifecycle) {
+            if (closed) {
+                return;
+            }
             closed = true;
             loop = ownLoop;
         }
@@ -610,6 +617,18 @@ public abstract class BaseServer<R> implements AutoCloseable {
         } catch (IOException e) {
             LOG.log(Level.WARNING, "closing " + where() + " failed: " + e.getMessage(), e);
         }
+        // the JDK defers closing a channel still registered with a selector until that selector next
+        // selects or closes; until then the kernel would go on completing connections nobody accepts
+        if (loop != null) {
+            loop.close();
+        }
+        if (running != null && running != loop) {
+            running.releaseClosedChannels();
+        }
+    }
+
+    private CloseOutcome closeOnce() {
+        stopAccepting();
         boolean graceful = true;
         if (inFlight.size() > 0) {
             try {
@@ -633,9 +652,6 @@ public abstract class BaseServer<R> implements AutoCloseable {
         }
         if (children != null) {
             children.close(); // after a forced close, ends the children still running
-        }
-        if (loop != null) {
-            loop.close();
         }
         return graceful ? CloseOutcome.GRACEFUL : CloseOutcome.FORCED;
     }

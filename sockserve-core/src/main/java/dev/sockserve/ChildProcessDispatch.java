@@ -111,7 +111,8 @@ final class ChildProcessDispatch implements AutoCloseable {
         Posix.makeBlocking(fd); // the child's JVM expects a blocking socket, as after accept(2)
         List<String> environment = System.getenv().entrySet().stream().map(e -> e.getKey() + "=" + e.getValue())
                 .toList();
-        int pid = Posix.spawnWithSocket(fd, false, argv(client, false), environment);
+        List<String> argv = argv(client, false);
+        int pid = Posix.spawnWithSocket(fd, false, argv.get(0), argv, environment);
         ChildReaper.Child child = reaper.watch(pid);
         streamChildren.put(connection, child);
         child.exit().whenComplete((status, error) -> {

@@ -77,13 +77,32 @@ public final class ServerGroup implements AutoCloseable {
         loop.stopAndWait();
     }
 
-    /** Stops serving, then closes every server ({@link BaseServer#serverClose()}). */
+    /**
+     * Stops serving, closes every listening socket at once (new clients are refused from then on), then
+     * closes every server ({@link BaseServer#serverClose()}) side by side, so the grace periods run
+     * together rather than one after another.
+     */
     @Override
     public void close() {
         shutdown();
         for (BaseServer<?> server : servers) {
-            server.serverClose();
+            server.stopAccepting();
         }
         loop.close();
+        List<Thread> closing = servers.stream().map(s -> Thread.ofVirtual().start(s::serverClose)).toList();
+        boolean interrupted = false;
+        for (Thread t : closing) {
+            while (true) {
+                try {
+                    t.join();
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
     }
 }

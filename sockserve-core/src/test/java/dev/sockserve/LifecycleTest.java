@@ -218,6 +218,64 @@ class LifecycleTest {
     }
 
     @Test
+    void newClientsAreRefusedAsSoonAsCloseBeginsWhileRequestsFinish() throws Exception {
+        CountDownLatch inHandler = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        TcpServer server = new ThreadingTcpServer(LOOPBACK, StreamRequestHandler.of(h -> {
+            inHandler.countDown();
+            release.await();
+            h.wfile().write(HELLO);
+        }));
+        Serving s = Serving.start(server);
+        try (SocketChannel inFlight = SocketChannel.open(server.serverAddress())) {
+            assertTrue(inHandler.await(10, TimeUnit.SECONDS));
+            Thread closing = Thread.ofPlatform().start(s::close);
+            ServerSuiteTest.await("the listening socket to close", () -> !server.socket().isOpen());
+            Thread.sleep(100);
+            assertThrows(java.net.ConnectException.class, () -> SocketChannel.open(server.serverAddress()).close(),
+                    "refused during the grace period, not left hanging in a backlog");
+            release.countDown();
+            closing.join();
+            assertEquals(CloseOutcome.GRACEFUL, s.outcome());
+            ByteBuffer reply = ByteBuffer.allocate(64);
+            while (inFlight.read(reply) >= 0) {
+                // the request in flight still gets its answer
+            }
+            assertEquals("hello world\n", new String(reply.array(), 0, reply.position(), US_ASCII));
+        }
+    }
+
+    @Test
+    void aGroupClosesItsServersSideBySide() throws Exception {
+        CountDownLatch reading = new CountDownLatch(3);
+        List<BaseServer<?>> servers = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            servers.add(new ThreadingTcpServer(LOOPBACK, StreamRequestHandler.of(h -> {
+                reading.countDown();
+                h.rfile().transferTo(h.wfile()); // idle until the grace period ends
+            }), ServerOptions.defaults().closeGracePeriod(Duration.ofSeconds(1))));
+        }
+        ServerGroup group = new ServerGroup(servers);
+        Thread loop = Thread.ofPlatform().start(group::serveForever);
+        List<SocketChannel> clients = new ArrayList<>();
+        try {
+            for (BaseServer<?> server : servers) {
+                clients.add(SocketChannel.open(server.serverAddress()));
+            }
+            assertTrue(reading.await(10, TimeUnit.SECONDS));
+            long start = System.nanoTime();
+            group.close();
+            long took = System.nanoTime() - start;
+            assertTrue(took < TimeUnit.MILLISECONDS.toNanos(2500), "three 1 s grace periods ran together: " + took);
+            loop.join();
+        } finally {
+            for (SocketChannel c : clients) {
+                c.close();
+            }
+        }
+    }
+
+    @Test
     void boundedPolicyStopsAcceptingAtTheLimitAndResumesWhenOneEnds() throws Exception {
         CountDownLatch release = new CountDownLatch(1);
         AtomicInteger started = new AtomicInteger();

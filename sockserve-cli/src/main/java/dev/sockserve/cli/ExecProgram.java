@@ -1,5 +1,9 @@
 package dev.sockserve.cli;
 
+import dev.sockserve.internal.Posix;
+import dev.sockserve.internal.SocketFd;
+import dev.sockserve.internal.ChildReaper;
+
 import dev.sockserve.BaseRequestHandler;
 import dev.sockserve.DatagramRequest;
 import java.io.IOException;
@@ -76,7 +80,7 @@ final class ExecProgram {
     }
 
     /** The program's environment for one request. */
-    Map<String, String> environment(ListenAddress.Kind kind, Gatekeeper.Admitted request, Native.PeerCredentials peer) {
+    Map<String, String> environment(ListenAddress.Kind kind, Gatekeeper.Admitted request, Posix.PeerCredentials peer) {
         Map<String, String> env = new LinkedHashMap<>(baseEnvironment);
         String proto = switch (kind) {
             case TCP -> "TCP";
@@ -120,11 +124,11 @@ final class ExecProgram {
                 Gatekeeper.Admitted request = gatekeeper.admitted(request());
                 SocketChannel connection = request();
                 int fd = SocketFd.of(connection);
-                Native.makeBlocking(fd);
-                Native.PeerCredentials peer = kind == ListenAddress.Kind.UNIX ? Native.peerCredentials(fd) : null;
+                Posix.makeBlocking(fd);
+                Posix.PeerCredentials peer = kind == ListenAddress.Kind.UNIX ? Posix.peerCredentials(fd) : null;
                 int pid;
                 try {
-                    pid = Native.spawnWithSocket(fd, executable, argv, asStrings(environment(kind, request, peer)));
+                    pid = Posix.spawnWithSocket(fd, true, executable, argv, asStrings(environment(kind, request, peer)));
                 } catch (IOException e) {
                     gatekeeper.log().error(e.getMessage() + " for " + request.remote.display());
                     return;
@@ -137,7 +141,7 @@ final class ExecProgram {
                     } catch (IOException alreadyClosed) {
                         // nothing left to cut
                     }
-                    child.signal(Native.SIGTERM);
+                    child.signal(Posix.SIGTERM);
                 };
                 EventLog log = gatekeeper.log();
                 log.pid(pid, request.remote.ip().orElse(request.remote.display()));

@@ -1,5 +1,9 @@
 package dev.sockserve.cli;
 
+import dev.sockserve.internal.Posix;
+import dev.sockserve.internal.SocketFd;
+import dev.sockserve.internal.ChildReaper;
+
 import dev.sockserve.BaseRequestHandler;
 import dev.sockserve.BaseServer;
 import dev.sockserve.Concurrency;
@@ -63,7 +67,7 @@ final class Serving implements AutoCloseable {
         ChildReaper childReaper = null;
         try {
             if (exec) {
-                childReaper = new ChildReaper(log);
+                childReaper = new ChildReaper("exec");
             }
             this.reaper = childReaper;
             for (ListenAddress listen : listeners) {
@@ -144,7 +148,7 @@ final class Serving implements AutoCloseable {
         for (BaseServer<?> server : servers) {
             if (server.socket() instanceof java.nio.channels.ServerSocketChannel listening && listening.isOpen()) {
                 try {
-                    Native.stopListening(SocketFd.of(listening));
+                    Posix.stopListening(SocketFd.of(listening));
                 } catch (IllegalStateException noDescriptor) {
                     // without the --add-opens the launcher gives, new clients wait in the backlog until the end
                 }

@@ -1,5 +1,7 @@
 package dev.sockserve.cli;
 
+import dev.sockserve.internal.SocketFd;
+
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.util.ArrayList;

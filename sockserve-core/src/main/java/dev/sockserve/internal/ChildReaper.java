@@ -67,11 +67,11 @@ public final class ChildReaper implements AutoCloseable {
 
     private static final System.Logger LOG = System.getLogger("dev.sockserve");
 
-    /** Starts the reaper's thread, named {@code sockserve-<name>-reaper}. */
+    /** Starts the reaper's thread, {@code sockserve-<name>-reaper}. */
     public ChildReaper(String name) throws IOException {
         wakeFd = Posix.eventFd();
         thread = Thread.ofPlatform().name("sockserve-" + name + "-reaper").daemon(true)
-                .uncaughtExceptionHandler((t, e) -> LOG.log(System.Logger.Level.ERROR, "the child reaper stopped", e))
+                .uncaughtExceptionHandler((t, e) -> LOG.log(System.Logger.Level.ERROR, "the child reaper stopped: " + e))
                 .start(this::run);
     }
 
@@ -80,18 +80,22 @@ public final class ChildReaper implements AutoCloseable {
         int pidfd;
         try {
             pidfd = Posix.pidfdOpen(pid);
-        } catch (IOException e) {
+        } catch (IOException e) { // out of descriptors, say: the child cannot be watched, so end and reap it here
             Posix.kill(pid, Posix.SIGKILL);
+            for (int i = 0; i < 100 && Posix.reap(pid) < 0; i++) {
+                try {
+                    Thread.sleep(10);
+                } catch (InterruptedException interrupted) {
+                    Thread.currentThread().interrupt();
+                    break;
+                }
+            }
             throw e;
         }
         Child child = new Child(pid, pidfd);
         running.put(pid, child);
         Posix.signalEventFd(wakeFd);
         return child;
-    }
-
-    public int runningCount() {
-        return running.size();
     }
 
     private void run() {
@@ -143,9 +147,18 @@ public final class ChildReaper implements AutoCloseable {
         }
     }
 
-    /** Kills every child at once (a second signal). */
+    /** Kills every child at once (a second signal), and reaps them within a second, leaving no zombie behind. */
     public void killAll() {
-        running.values().forEach(c -> c.signal(Posix.SIGKILL));
+        List<Child> children = new ArrayList<>(running.values());
+        children.forEach(c -> c.signal(Posix.SIGKILL));
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(1);
+        for (Child child : children) {
+            try {
+                child.exit().get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            } catch (Exception notYet) {
+                // init reaps it once the server is gone
+            }
+        }
     }
 
     @Override

@@ -17,7 +17,7 @@ import java.lang.invoke.VarHandle;
 import java.util.List;
 
 /**
- * The few Linux C library calls that running a child process per request ({@code sockserve exec}, the
+ * The few Linux C library calls that a child process per request ({@code sockserve exec}, the
  * {@code processes()} policy) needs and the JDK lacks, through the Foreign Function
  * &amp; Memory API: {@code posix_spawnp} with file actions (the child gets the accepted socket itself as
  * its standard input and output, and no other descriptor), {@code pidfd_open} and {@code poll} to learn
@@ -25,6 +25,7 @@ import java.util.List;
  * {@code SO_PEERCRED} for Unix clients. Every call is short and non-blocking except {@code poll}, which
  * only {@link ChildReaper}'s platform thread makes.
  */
+@SuppressWarnings("restricted") // native access is the point of this class; the JVM flag grants it
 public final class Posix {
 
     public static final int SIGKILL = 9;
@@ -38,6 +39,7 @@ public final class Posix {
     private static final int EFD_CLOEXEC = 0x80000;
     private static final int WNOHANG = 1;
     private static final int EINTR = 4;
+    private static final short POSIX_SPAWN_SETPGROUP = 0x02;
     private static final short POSIX_SPAWN_SETSIGDEF = 0x04;
     private static final short POSIX_SPAWN_SETSIGMASK = 0x08;
     private static final int SOL_SOCKET = 1;
@@ -51,7 +53,7 @@ public final class Posix {
     private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
     private static final VarHandle ERRNO = CALL_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
 
-    private static final MethodHandle POSIX_SPAWNP = errnoReturning("posix_spawnp",
+    private static final MethodHandle POSIX_SPAWN = errnoReturning("posix_spawn",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
     private static final MethodHandle FA_INIT = errnoReturning("posix_spawn_file_actions_init",
             FunctionDescriptor.of(JAVA_INT, ADDRESS));
@@ -68,6 +70,8 @@ public final class Posix {
             FunctionDescriptor.of(JAVA_INT, ADDRESS));
     private static final MethodHandle ATTR_SETFLAGS = errnoReturning("posix_spawnattr_setflags",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_SHORT));
+    private static final MethodHandle ATTR_SETPGROUP = errnoReturning("posix_spawnattr_setpgroup",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle ATTR_SETSIGMASK = errnoReturning("posix_spawnattr_setsigmask",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
     private static final MethodHandle ATTR_SETSIGDEFAULT = errnoReturning("posix_spawnattr_setsigdefault",
@@ -96,7 +100,7 @@ public final class Posix {
 
     private static MemorySegment symbol(String name) {
         return LINKER.defaultLookup().find(name).orElseThrow(() -> new UnsatisfiedLinkError(
-                "the C library has no " + name + " (running a program per request needs Linux with glibc 2.36 or newer)"));
+                "the C library has no " + name + " (a child process per request needs Linux with glibc 2.36 or newer)"));
     }
 
     /** A function that returns an error number itself (the posix_spawn family). */
@@ -134,14 +138,17 @@ public final class Posix {
     }
 
     /**
-     * Starts {@code argv[0]} (searched on the PATH) with {@code socketFd} as its standard input (and its
-     * standard output too when {@code asOutput}, else the server's standard error), standard error
-     * shared with the server, no other descriptor, default signal dispositions and an
-     * empty signal mask, and the given environment ({@code NAME=value} strings).
+     * Starts {@code executable} (a path, found once at start-up rather than searched on the PATH for every
+     * connection) with {@code argv}, with {@code socketFd} as its standard input, and as its standard output too when
+     * {@code asOutput} (else its output goes to the server's standard error, never to the server's own
+     * standard output, which may be a protocol stream),
+     * standard error shared with the server, no other descriptor, default signal dispositions and an
+     * empty signal mask, its own process group, and the given environment ({@code NAME=value} strings).
      *
      * @return the child's pid
      */
-    public static int spawnWithSocket(int socketFd, boolean asOutput, List<String> argv, List<String> environment) throws IOException {
+    public static int spawnWithSocket(int socketFd, boolean asOutput, String executable, List<String> argv, List<String> environment)
+            throws IOException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment actions = arena.allocate(FILE_ACTIONS_SIZE, 16);
             MemorySegment attr = arena.allocate(SPAWNATTR_SIZE, 16);
@@ -152,8 +159,6 @@ public final class Posix {
                 check("posix_spawnattr_init", (int) ATTR_INIT.invokeExact(attr));
                 try {
                     check("adddup2", (int) FA_ADDDUP2.invokeExact(actions, socketFd, 0));
-                    // without the socket as output, the child's output joins the server's log, never the
-                    // server's own standard output (which may be a protocol stream)
                     check("adddup2", (int) FA_ADDDUP2.invokeExact(actions, asOutput ? socketFd : 2, 1));
                     check("addclosefrom", (int) FA_ADDCLOSEFROM.invokeExact(actions, 3));
                     check("sigemptyset", (int) SIGEMPTYSET.invokeExact(noSignals));
@@ -161,15 +166,18 @@ public final class Posix {
                     check("setsigmask", (int) ATTR_SETSIGMASK.invokeExact(attr, noSignals));
                     // the JVM ignores or catches some signals; the program must start with the defaults
                     check("setsigdefault", (int) ATTR_SETSIGDEFAULT.invokeExact(attr, allSignals));
+                    // a process group of its own: Ctrl-C in the server's terminal reaches the server only, which
+                    // then lets the program finish within the grace period, as for SIGTERM
+                    check("setpgroup", (int) ATTR_SETPGROUP.invokeExact(attr, 0));
                     check("setflags", (int) ATTR_SETFLAGS.invokeExact(attr,
-                            (short) (POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)));
+                            (short) (POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)));
                     MemorySegment pid = arena.allocate(JAVA_INT);
                     MemorySegment argvArray = cStrings(arena, argv);
                     MemorySegment envArray = cStrings(arena, environment);
-                    int error = (int) POSIX_SPAWNP.invokeExact(pid, arena.allocateFrom(argv.get(0)), actions, attr,
+                    int error = (int) POSIX_SPAWN.invokeExact(pid, arena.allocateFrom(executable), actions, attr,
                             argvArray, envArray);
                     if (error != 0) {
-                        throw failure("cannot run " + argv.get(0), error);
+                        throw failure("cannot run " + executable, error);
                     }
                     return pid.get(JAVA_INT, 0);
                 } finally {

@@ -190,6 +190,15 @@ public final class ServeLoop implements AutoCloseable {
         return runner != null;
     }
 
+    /** Lets the JDK finish closing the channels of cancelled keys (call while the loop does not run). */
+    public void releaseClosedChannels() {
+        try {
+            selector.selectNow();
+        } catch (IOException | ClosedSelectorException e) {
+            // closed already: nothing is held
+        }
+    }
+
     public void wakeup() {
         selector.wakeup();
     }

@@ -34,9 +34,9 @@ public final class SocketFd {
     /** Fails with what to do when the descriptor cannot be read in this JVM. */
     public static void check() {
         if (GET_FD_VAL == null) {
-            throw new IllegalStateException("handing a socket to a child process needs its descriptor, which this JVM hides: run it with "
-                    + NEEDED_FLAG + " on the class path, or --add-opens java.base/sun.nio.ch=dev.sockserve on the module "
-                    + "path (the ./sockserve launcher does)");
+            throw new IllegalStateException("handing a connection to a child process needs its descriptor, which this JVM hides: run it with "
+                    + NEEDED_FLAG + " on the class path, or --add-opens java.base/sun.nio.ch=dev.sockserve on the "
+                    + "module path (the ./sockserve launcher does)");
         }
     }
 

@@ -442,7 +442,17 @@ public abstract class BaseServer<R> implements AutoCloseable {
      */
     protected abstract Optional<Incoming<R>> getRequest() throws IOException;
 
-    /** An accepted request and its client's address. */
+    /**
+     * An accepted request and its client's address: what {@link #getRequest()} returns.
+     * {@snippet :
+     * @Override
+     * protected Optional<Incoming<SocketChannel>> getRequest() throws IOException {
+     *     Optional<Incoming<SocketChannel>> accepted = super.getRequest();
+     *     accepted.ifPresent(in -> log.info("accepted " + in.clientAddress()));
+     *     return accepted;
+     * }
+     * }
+     */
     public record Incoming<R>(R request, SocketAddress clientAddress) {
         public Incoming {
             Objects.requireNonNull(request, "request");

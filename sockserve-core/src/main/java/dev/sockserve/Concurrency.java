@@ -28,7 +28,12 @@ import java.util.OptionalInt;
  */
 public final class Concurrency {
 
-    /** How requests are run. */
+    /**
+     * How requests are run.
+     * {@snippet :
+     * boolean ownThreads = server.concurrency().mode() != Concurrency.Mode.SYNCHRONOUS;
+     * }
+     */
     public enum Mode {
         /** On the serving thread. */
         SYNCHRONOUS,

@@ -32,7 +32,12 @@ public abstract class DatagramRequestHandler extends BaseRequestHandler<Datagram
     protected DatagramRequestHandler() {
     }
 
-    /** The body of a handler written as a lambda. */
+    /**
+     * The body of a handler written as a lambda.
+     * {@snippet :
+     * DatagramRequestHandler.Body echo = h -> h.wfile().write(h.packet());
+     * }
+     */
     @FunctionalInterface
     public interface Body {
         void handle(DatagramRequestHandler handler) throws Exception;

@@ -39,7 +39,12 @@ public abstract class StreamRequestHandler extends BaseRequestHandler<SocketChan
     protected StreamRequestHandler() {
     }
 
-    /** The body of a handler written as a lambda. */
+    /**
+     * The body of a handler written as a lambda.
+     * {@snippet :
+     * StreamRequestHandler.Body upper = h -> h.wfile().write(h.rfile().readAllBytes());
+     * }
+     */
     @FunctionalInterface
     public interface Body {
         void handle(StreamRequestHandler handler) throws Exception;

@@ -426,6 +426,32 @@ class LifecycleTest {
     }
 
     @Test
+    void transferToEchoesEightMebibytesWhileTheClientStillWrites() throws Exception {
+        byte[] sent = new byte[8 * 1024 * 1024];
+        new java.util.Random(3).nextBytes(sent);
+        TcpServer server = new ThreadingTcpServer(LOOPBACK, StreamRequestHandler.of(h -> h.rfile().transferTo(h.wfile())));
+        try (Serving s = Serving.start(server); SocketChannel c = SocketChannel.open(server.serverAddress())) {
+            Thread writer = Thread.ofPlatform().start(() -> {
+                try {
+                    for (int off = 0; off < sent.length; off += 100_000) {
+                        c.write(ByteBuffer.wrap(sent, off, Math.min(100_000, sent.length - off)));
+                    }
+                    c.shutdownOutput();
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            });
+            java.io.ByteArrayOutputStream got = new java.io.ByteArrayOutputStream();
+            ByteBuffer b = ByteBuffer.allocate(65536);
+            while (c.read(b.clear()) >= 0) {
+                got.write(b.array(), 0, b.position());
+            }
+            writer.join();
+            assertArrayEquals(sent, got.toByteArray());
+        }
+    }
+
+    @Test
     void aThousandFailedBindsLeakNoDescriptor() throws Exception {
         try (TcpServer holder = echo(ServerOptions.defaults())) {
             InetSocketAddress taken = (InetSocketAddress) holder.serverAddress();

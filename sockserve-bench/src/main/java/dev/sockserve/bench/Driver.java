@@ -183,7 +183,14 @@ public final class Driver {
             command.addAll(List.of("python3", "-u", python.toString()));
         } else {
             command.addAll(cpus(false));
-            command.addAll(List.of(java.toString(),
+            command.add(java.toString());
+            if (server.startsWith("sockserve-")) {
+                // sockserve's recommended JVM setting (README, "Running sockserve fast"): one virtual-thread
+                // carrier fewer than the cores, so the JDK's I/O poller never waits for a core
+                command.add("-Djdk.virtualThreadScheduler.parallelism="
+                        + Math.max(1, Runtime.getRuntime().availableProcessors() - 1));
+            }
+            command.addAll(List.of(
                     "--enable-native-access=ALL-UNNAMED",          // epoll's JNI library, sockserve's FFM bindings
                     "--sun-misc-unsafe-memory-access=allow",       // Netty's fast paths, as on the JDKs it targets
                     "-cp", classpath, Peers.class.getName(), server));

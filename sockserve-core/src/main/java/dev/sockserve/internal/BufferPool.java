@@ -1,28 +1,37 @@
 package dev.sockserve.internal;
 
+import java.nio.ByteBuffer;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicReferenceArray;
+import java.util.function.Supplier;
 
 /**
- * Read buffers lent to a connection only while it has data to read, so that an idle connection holds
- * none (a virtual thread per connection would otherwise keep a full buffer on every idle one). A few
- * dozen slots, picked by thread id, taken and given back with one atomic operation each; when the slots
- * are empty a new array is made, and a surplus array is left to the garbage collector.
+ * Buffers lent to a connection only while it has data to move, so that an idle connection holds none
+ * (a virtual thread per connection would otherwise keep a full buffer on every idle one). A few dozen
+ * slots, picked by thread id, taken and given back with one atomic operation each; when the slots are
+ * empty a new buffer is made, and a surplus one is left to the garbage collector.
  */
-public final class BufferPool {
+public final class BufferPool<T> {
 
     private static final int SLOTS = 64;
-    private static final ConcurrentHashMap<Integer, BufferPool> POOLS = new ConcurrentHashMap<>();
+    private static final ConcurrentHashMap<Integer, BufferPool<byte[]>> ARRAYS = new ConcurrentHashMap<>();
+    private static final ConcurrentHashMap<Integer, BufferPool<ByteBuffer>> DIRECT = new ConcurrentHashMap<>();
 
-    private final int size;
-    private final AtomicReferenceArray<byte[]> slots = new AtomicReferenceArray<>(SLOTS);
+    private final Supplier<T> factory;
+    private final AtomicReferenceArray<T> slots = new AtomicReferenceArray<>(SLOTS);
 
-    private BufferPool(int size) {
-        this.size = size;
+    private BufferPool(Supplier<T> factory) {
+        this.factory = factory;
     }
 
-    public static BufferPool of(int size) {
-        return POOLS.computeIfAbsent(size, BufferPool::new);
+    /** Heap arrays of {@code size} bytes. */
+    public static BufferPool<byte[]> of(int size) {
+        return ARRAYS.computeIfAbsent(size, s -> new BufferPool<>(() -> new byte[s]));
+    }
+
+    /** Direct buffers of {@code size} bytes: the JDK reads and writes them without a copy. */
+    public static BufferPool<ByteBuffer> direct(int size) {
+        return DIRECT.computeIfAbsent(size, s -> new BufferPool<>(() -> ByteBuffer.allocateDirect(s)));
     }
 
     private static int home() {
@@ -30,18 +39,18 @@ public final class BufferPool {
         return (int) ((id * 0x9E3779B97F4A7C15L) >>> 58); // 6 bits: 0..63
     }
 
-    public byte[] take() {
+    public T take() {
         int home = home();
         for (int i = 0; i < 4; i++) {
-            byte[] b = slots.getAndSet((home + i) & (SLOTS - 1), null);
+            T b = slots.getAndSet((home + i) & (SLOTS - 1), null);
             if (b != null) {
                 return b;
             }
         }
-        return new byte[size];
+        return factory.get();
     }
 
-    public void give(byte[] buffer) {
+    public void give(T buffer) {
         int home = home();
         for (int i = 0; i < 4; i++) {
             if (slots.compareAndSet((home + i) & (SLOTS - 1), null, buffer)) {

@@ -77,7 +77,7 @@ public final class ChannelStreams implements AutoCloseable {
         private final byte[] small = new byte[SMALL];
         private final ByteBuffer smallBuffer = ByteBuffer.wrap(small); // reused: one read per message
         private byte[] data = small;
-        private BufferPool lender; // non-null while data is a borrowed buffer
+        private BufferPool<byte[]> lender; // non-null while data is a borrowed buffer
         private int pos;
         private int limit;
         private boolean closed;
@@ -122,6 +122,9 @@ public final class ChannelStreams implements AutoCloseable {
         public long transferTo(OutputStream out) throws IOException {
             Objects.requireNonNull(out, "out");
             ensureOpen();
+            if (out instanceof Output own && own.streams() == ChannelStreams.this) {
+                return transferWithin(own);
+            }
             long total = 0;
             while (true) {
                 if (pos < limit) {
@@ -132,6 +135,48 @@ public final class ChannelStreams implements AutoCloseable {
                 }
                 if (fill(TRANSFER) < 0) {
                     return total;
+                }
+            }
+        }
+
+        /**
+         * Copies this connection's input to its own output: while bytes keep arriving they move through a
+         * borrowed direct buffer, which the JDK reads into and writes from without copying.
+         */
+        private long transferWithin(Output out) throws IOException {
+            long total = 0;
+            if (pos < limit) {
+                out.write(data, pos, limit - pos);
+                total += limit - pos;
+                pos = limit;
+                releaseIfDrained();
+            }
+            while (true) {
+                int n = blockingRead(smallBuffer.clear());
+                if (n < 0) {
+                    return total;
+                }
+                int waiting = n < SMALL ? 0 : probe.available();
+                if (waiting <= 0) {
+                    out.write(small, 0, n);
+                    total += n;
+                    continue;
+                }
+                BufferPool<ByteBuffer> pool = BufferPool.direct(TRANSFER);
+                ByteBuffer buffer = pool.take();
+                try {
+                    buffer.clear().put(small, 0, n);
+                    while (waiting > 0) {
+                        buffer.limit(Math.min(buffer.capacity(), buffer.position() + waiting));
+                        channel.read(buffer); // returns at once: the bytes are waiting
+                        buffer.flip();
+                        total += buffer.remaining();
+                        out.writeFully(buffer);
+                        buffer.clear();
+                        waiting = probe.available();
+                    }
+                } finally {
+                    pool.give(buffer);
                 }
             }
         }
@@ -156,7 +201,7 @@ public final class ChannelStreams implements AutoCloseable {
             if (waiting <= 0) {
                 return n;
             }
-            BufferPool pool = BufferPool.of(want);
+            BufferPool<byte[]> pool = BufferPool.of(want);
             byte[] big = pool.take();
             System.arraycopy(small, 0, big, 0, n);
             // the kernel holds `waiting` bytes, so this read returns at once
@@ -216,10 +261,17 @@ public final class ChannelStreams implements AutoCloseable {
         @Override
         public void write(byte[] b, int off, int len) throws IOException {
             Objects.checkFromIndexSize(off, len, b.length);
+            writeFully(ByteBuffer.wrap(b, off, len));
+        }
+
+        ChannelStreams streams() {
+            return ChannelStreams.this;
+        }
+
+        void writeFully(ByteBuffer buffer) throws IOException {
             if (closed) {
                 throw new IOException("wfile of " + peer + " is closed");
             }
-            ByteBuffer buffer = ByteBuffer.wrap(b, off, len);
             if (writeTimeoutNanos == 0) {
                 while (buffer.hasRemaining()) {
                     channel.write(buffer);

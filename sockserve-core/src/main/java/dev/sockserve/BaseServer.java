@@ -346,9 +346,11 @@ public abstract class BaseServer<R> implements AutoCloseable {
             @Override
             public void serveReady(boolean once) {
                 // several per wake-up: one select() per connection or datagram would cost a system
-                // call; synchronous servers keep Python's one request per turn, so serviceActions
-                // runs between requests
-                int budget = once || concurrency.mode() == Concurrency.Mode.SYNCHRONOUS ? 1 : READY_BATCH;
+                // call. Synchronous stream servers keep Python's one request per turn, so serviceActions
+                // runs between connections; datagrams are short, and take the batch too
+                boolean oneAtATime = concurrency.mode() == Concurrency.Mode.SYNCHRONOUS
+                        && socketType() == SocketType.STREAM;
+                int budget = once || oneAtATime ? 1 : READY_BATCH;
                 while (budget-- > 0 && handleRequestNoBlock()) {
                     if (activeLoop != null && activeLoop.stopRequested()) {
                         return;

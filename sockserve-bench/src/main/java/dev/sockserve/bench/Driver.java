@@ -98,7 +98,9 @@ public final class Driver {
                 }
                 case "--servers" -> {
                     servers = Arrays.asList(args[++i].split(","));
-                    if (!Peers.KINDS.containsAll(servers)) throw new IllegalArgumentException("servers are " + Peers.KINDS);
+                    if (!servers.stream().allMatch(k -> Peers.KINDS.contains(k) || Peers.EXTRA_KINDS.contains(k))) {
+                        throw new IllegalArgumentException("servers are " + Peers.KINDS + ", and on request " + Peers.EXTRA_KINDS);
+                    }
                 }
                 default -> throw new IllegalArgumentException("unknown option " + args[i]
                         + "; options: --quick --rounds N --gen-threads N --pin --warmup MS --measure MS --scenarios a,b --servers x,y --out DIR");

@@ -46,6 +46,13 @@ public final class Peers {
     static final InetAddress LOOPBACK = InetAddress.getLoopbackAddress();
 
     /** Every kind of server, in the order the results page lists them. */
+    /**
+     * Servers run only when named with --servers: sockserve's synchronous policy, which handles each
+     * datagram on the serving thread (Python's plain UDPServer); for the udp scenario only, since it
+     * serves one TCP connection at a time.
+     */
+    public static final List<String> EXTRA_KINDS = List.of("sockserve-sync");
+
     public static final List<String> KINDS = List.of("netty-epoll", "netty-nio", "sockserve-vthreads",
             "sockserve-threads", "sockserve-bounded", "jdk-vthreads", "python");
 

@@ -40,6 +40,7 @@ final class SockserveEcho {
             case "vthreads" -> Concurrency.virtualThreads();
             case "threads" -> Concurrency.threads().daemonThreads(true);
             case "bounded" -> Concurrency.bounded(BOUND);
+            case "sync" -> Concurrency.synchronous();
             default -> throw new IllegalArgumentException("unknown sockserve policy: " + name);
         };
     }

@@ -34,16 +34,20 @@ class ForkingTest {
     @TempDir
     Path dir;
 
+    static String readLine(java.io.InputStream in) throws IOException {
+        ByteArrayOutputStream line = new ByteArrayOutputStream();
+        int b;
+        while ((b = in.read()) >= 0 && b != '\n') {
+            line.write(b);
+        }
+        return line.toString(US_ASCII);
+    }
+
     /** Echoes a line, prefixed with the pid of the process that handled it. */
     public static final class PidEcho extends StreamRequestHandler {
         @Override
         protected void handle() throws IOException {
-            ByteArrayOutputStream line = new ByteArrayOutputStream();
-            int b;
-            while ((b = rfile().read()) >= 0 && b != '\n') {
-                line.write(b);
-            }
-            wfile().write((ProcessHandle.current().pid() + " " + line.toString(US_ASCII) + "\n").getBytes(US_ASCII));
+            wfile().write((ProcessHandle.current().pid() + " " + readLine(rfile()) + "\n").getBytes(US_ASCII));
         }
     }
 
@@ -59,12 +63,8 @@ class ForkingTest {
     public static final class Misbehaving extends StreamRequestHandler {
         @Override
         protected void handle() throws IOException {
-            ByteArrayOutputStream line = new ByteArrayOutputStream();
-            int b;
-            while ((b = rfile().read()) >= 0 && b != '\n') {
-                line.write(b);
-            }
-            switch (line.toString(US_ASCII)) {
+            String line = readLine(rfile());
+            switch (line) {
                 case "exit" -> System.exit(3);
                 case "throw" -> throw new IllegalStateException("handler failed in the child");
                 case "oom" -> {
@@ -80,8 +80,7 @@ class ForkingTest {
                         return;
                     }
                 }
-                default -> wfile().write((ProcessHandle.current().pid() + " " + line.toString(US_ASCII) + "\n")
-                        .getBytes(US_ASCII));
+                default -> wfile().write((ProcessHandle.current().pid() + " " + line + "\n").getBytes(US_ASCII));
             }
         }
     }

@@ -402,27 +402,32 @@ class LifecycleTest {
             }
         });
         try (Serving s = Serving.start(server); SocketChannel c = SocketChannel.open(server.serverAddress())) {
-            Thread writer = Thread.ofPlatform().start(() -> {
-                try {
-                    int off = 0;
-                    while (off < sent.length) {
-                        int n = Math.min(sent.length - off, 1 + random.nextInt(70_000));
-                        c.write(ByteBuffer.wrap(sent, off, n));
-                        off += n;
-                    }
-                    c.shutdownOutput();
-                } catch (IOException e) {
-                    throw new UncheckedIOException(e);
-                }
-            });
-            java.io.ByteArrayOutputStream got = new java.io.ByteArrayOutputStream();
-            ByteBuffer b = ByteBuffer.allocate(65536);
-            while (c.read(b.clear()) >= 0) {
-                got.write(b.array(), 0, b.position());
-            }
-            writer.join();
-            assertArrayEquals(sent, got.toByteArray());
+            assertArrayEquals(sent, sendAndReadBack(c, sent, () -> 1 + random.nextInt(70_000)));
         }
+    }
+
+    /** Writes {@code sent} in chunks of the given sizes on another thread while reading everything back. */
+    static byte[] sendAndReadBack(SocketChannel c, byte[] sent, java.util.function.IntSupplier chunk)
+            throws IOException, InterruptedException {
+        Thread writer = Thread.ofPlatform().start(() -> {
+            try {
+                for (int off = 0; off < sent.length;) {
+                    int n = Math.min(sent.length - off, chunk.getAsInt());
+                    c.write(ByteBuffer.wrap(sent, off, n));
+                    off += n;
+                }
+                c.shutdownOutput();
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        });
+        java.io.ByteArrayOutputStream got = new java.io.ByteArrayOutputStream();
+        ByteBuffer b = ByteBuffer.allocate(65536);
+        while (c.read(b.clear()) >= 0) {
+            got.write(b.array(), 0, b.position());
+        }
+        writer.join();
+        return got.toByteArray();
     }
 
     @Test
@@ -431,23 +436,7 @@ class LifecycleTest {
         new java.util.Random(3).nextBytes(sent);
         TcpServer server = new ThreadingTcpServer(LOOPBACK, StreamRequestHandler.of(h -> h.rfile().transferTo(h.wfile())));
         try (Serving s = Serving.start(server); SocketChannel c = SocketChannel.open(server.serverAddress())) {
-            Thread writer = Thread.ofPlatform().start(() -> {
-                try {
-                    for (int off = 0; off < sent.length; off += 100_000) {
-                        c.write(ByteBuffer.wrap(sent, off, Math.min(100_000, sent.length - off)));
-                    }
-                    c.shutdownOutput();
-                } catch (IOException e) {
-                    throw new UncheckedIOException(e);
-                }
-            });
-            java.io.ByteArrayOutputStream got = new java.io.ByteArrayOutputStream();
-            ByteBuffer b = ByteBuffer.allocate(65536);
-            while (c.read(b.clear()) >= 0) {
-                got.write(b.array(), 0, b.position());
-            }
-            writer.join();
-            assertArrayEquals(sent, got.toByteArray());
+            assertArrayEquals(sent, sendAndReadBack(c, sent, () -> 100_000));
         }
     }
 

@@ -166,15 +166,12 @@ public final class ChannelStreams implements AutoCloseable {
                 ByteBuffer buffer = pool.take();
                 try {
                     buffer.clear().put(small, 0, n);
-                    while (waiting > 0) {
-                        buffer.limit(Math.min(buffer.capacity(), buffer.position() + waiting));
-                        channel.read(buffer); // returns at once: the bytes are waiting
-                        buffer.flip();
-                        total += buffer.remaining();
-                        out.writeFully(buffer);
-                        buffer.clear();
-                        waiting = probe.available();
-                    }
+                    buffer.limit(Math.min(buffer.capacity(), n + waiting));
+                    channel.read(buffer); // returns at once: the bytes are waiting
+                    buffer.flip();
+                    total += buffer.remaining();
+                    out.writeFully(buffer);
+                    // no second look at what waits: the next small read finds out, a system call fewer
                 } finally {
                     pool.give(buffer);
                 }

@@ -115,7 +115,7 @@ public abstract class StreamRequestHandler extends BaseRequestHandler<SocketChan
         if (disableNagleAlgorithm() && server().addressFamily() != StandardProtocolFamily.UNIX) {
             connection.setOption(StandardSocketOptions.TCP_NODELAY, true);
         }
-        streams = new ChannelStreams(connection, String.valueOf(clientAddress()), timeout().orElse(null),
+        streams = new ChannelStreams(connection, clientAddress(), timeout().orElse(null),
                 server().options().writeTimeout().orElse(null));
         rfile = streams.input(Math.max(rbufsize(), 0));
         wfile = wbufsize() > 0 ? new BufferedOutputStream(streams.output(), wbufsize()) : streams.output();

@@ -19,15 +19,14 @@ import java.util.Objects;
 public final class ChannelStreams implements AutoCloseable {
 
     private final SocketChannel channel;
-    private final InputStream probe; // only for available(): how many bytes the kernel holds
-    private final String peer;
+    private InputStream probe; // for available() only (how many bytes the kernel holds); made on first use
+    private final Object peer; // formatted only for a message: an idle connection holds no string
     private final long readTimeoutNanos;
     private final long writeTimeoutNanos;
     private final IoWatchdog.Deadline deadline; // null: no timeouts at all
 
-    public ChannelStreams(SocketChannel channel, String peer, Duration readTimeout, Duration writeTimeout) {
+    public ChannelStreams(SocketChannel channel, Object peer, Duration readTimeout, Duration writeTimeout) {
         this.channel = channel;
-        this.probe = Channels.newInputStream(channel);
         this.peer = peer;
         this.readTimeoutNanos = readTimeout == null ? 0 : readTimeout.toNanos();
         this.writeTimeoutNanos = writeTimeout == null ? 0 : writeTimeout.toNanos();
@@ -38,6 +37,13 @@ public final class ChannelStreams implements AutoCloseable {
      * The connection's input; {@code bufferSize} is the most it reads ahead (0: no read-ahead, every read
      * goes to the socket).
      */
+    private int waiting() throws IOException {
+        if (probe == null) {
+            probe = Channels.newInputStream(channel);
+        }
+        return probe.available();
+    }
+
     public InputStream input(int bufferSize) {
         return new Input(bufferSize);
     }
@@ -156,7 +162,7 @@ public final class ChannelStreams implements AutoCloseable {
                 if (n < 0) {
                     return total;
                 }
-                int waiting = n < SMALL ? 0 : probe.available();
+                int waiting = n < SMALL ? 0 : waiting();
                 if (waiting <= 0) {
                     out.write(small, 0, n);
                     total += n;
@@ -194,7 +200,7 @@ public final class ChannelStreams implements AutoCloseable {
             if (n < SMALL || want <= SMALL) {
                 return n;
             }
-            int waiting = probe.available();
+            int waiting = waiting();
             if (waiting <= 0) {
                 return n;
             }

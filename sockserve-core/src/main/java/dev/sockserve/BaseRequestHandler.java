@@ -41,22 +41,6 @@ public abstract class BaseRequestHandler<R> {
         this.server = server;
     }
 
-    /** Runs the handler's cycle: setup, handle, finish. */
-    final void run() throws Exception {
-        setup();
-        try {
-            handle();
-        } catch (Throwable t) {
-            try {
-                finish();
-            } catch (Throwable f) {
-                t.addSuppressed(f);
-            }
-            throw t;
-        }
-        finish();
-    }
-
     /** The request: the connection of a stream server, or the datagram of a datagram server. */
     public final R request() {
         return request;

@@ -516,7 +516,20 @@ public abstract class BaseServer<R> implements AutoCloseable {
         BaseRequestHandler<R> handler = Objects.requireNonNull(handlerFactory.get(),
                 "the handler factory returned null");
         handler.attach(request, clientAddress, this);
-        handler.run();
+        // the cycle runs here rather than in a method of the handler: a parked virtual thread keeps
+        // every frame of its stack, so one frame fewer is less memory per idle connection
+        handler.setup();
+        try {
+            handler.handle();
+        } catch (Throwable t) {
+            try {
+                handler.finish();
+            } catch (Throwable f) {
+                t.addSuppressed(f);
+            }
+            throw t;
+        }
+        handler.finish();
     }
 
     /**

@@ -66,15 +66,13 @@ final class ForkedRequest {
         ServerOptions options = ServerOptions.defaults().maxPacketSize(Integer.parseInt(args[5]));
         long writeTimeout = Long.parseLong(args[6]);
         options = options.writeTimeout(writeTimeout < 0 ? null : Duration.ofMillis(writeTimeout));
-        BaseRequestHandler<Object> handler = factory.get();
         if (kind.equals(STREAM)) {
             if (!(System.inheritedChannel() instanceof SocketChannel connection)) {
                 throw new IllegalStateException("standard input is not a connected socket");
             }
             var view = new ParentView<Object>(server, factory, options, family, SocketType.STREAM);
-            handler.attach(connection, client, view);
             try {
-                handler.run();
+                view.finishRequest(connection, client);
             } finally {
                 try {
                     connection.shutdownOutput();
@@ -103,8 +101,7 @@ final class ForkedRequest {
                 }
             };
             var view = new ParentView<Object>(server, factory, options, family, SocketType.DATAGRAM);
-            handler.attach(new DatagramRequest(data, Boolean.parseBoolean(args[7]), endpoint), client, view);
-            handler.run();
+            view.finishRequest(new DatagramRequest(data, Boolean.parseBoolean(args[7]), endpoint), client);
             reply.flush();
         }
     }

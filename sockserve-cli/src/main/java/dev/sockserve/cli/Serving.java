@@ -1,7 +1,5 @@
 package dev.sockserve.cli;
 
-import dev.sockserve.internal.Posix;
-import dev.sockserve.internal.SocketFd;
 import dev.sockserve.internal.ChildReaper;
 
 import dev.sockserve.BaseRequestHandler;
@@ -118,7 +116,6 @@ final class Serving implements AutoCloseable {
             if (!stopRequested) {
                 group.serveForever();
             }
-            stopListening();
         } finally {
             closeAll();
             stopped.countDown();
@@ -139,41 +136,15 @@ final class Serving implements AutoCloseable {
     }
 
     /**
-     * Makes the kernel refuse new clients now. Closing a listening channel is not enough during the grace
-     * period: the JDK defers closing the descriptor of a channel registered with a selector until that
-     * selector selects again or closes, which the core does only after the requests in flight have ended,
-     * so clients would pile up in the backlog of a server that will never accept them.
+     * Closes every listener: the group refuses new clients at once on all of them, then lets their
+     * requests finish side by side, so the grace period is paid once, not once per listener.
      */
-    private void stopListening() {
-        for (BaseServer<?> server : servers) {
-            if (server.socket() instanceof java.nio.channels.ServerSocketChannel listening && listening.isOpen()) {
-                try {
-                    Posix.stopListening(SocketFd.of(listening));
-                } catch (IllegalStateException noDescriptor) {
-                    // without the --add-opens the launcher gives, new clients wait in the backlog until the end
-                }
-            }
-        }
-    }
-
-    /** Closes every listener at the same time, so that the grace period is not paid once per listener. */
     private void closeAll() {
-        List<Thread> closers = new ArrayList<>();
-        for (BaseServer<?> server : servers) {
-            closers.add(Thread.ofVirtual().name("sockserve-close").start(server::serverClose));
-        }
-        for (Thread closer : closers) {
-            try {
-                closer.join();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+        if (group != null) {
+            group.close();
         }
         if (reaper != null) {
             reaper.close(); // children still running after the grace period: SIGTERM, then SIGKILL
-        }
-        if (group != null) {
-            group.close();
         }
     }
 

@@ -92,7 +92,6 @@ public final class Posix {
     private static final MethodHandle CLOSE = settingErrno("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle GETSOCKOPT = settingErrno("getsockopt",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle SHUTDOWN = settingErrno("shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle STRERROR = plain("strerror", FunctionDescriptor.of(ADDRESS, JAVA_INT));
 
     private Posix() {
@@ -310,19 +309,6 @@ public final class Posix {
             }
         } catch (IOException | RuntimeException | Error e) {
             throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
-        }
-    }
-
-    /**
-     * {@code shutdown(SHUT_RDWR)} on a listening socket: Linux then stops listening at once, so new
-     * clients are refused, even while the JDK defers closing the descriptor (see {@link Serving}).
-     */
-    public static void stopListening(int fd) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CALL_STATE);
-            int ignored = (int) SHUTDOWN.invokeExact(state, fd, 2);
         } catch (Throwable t) {
             throw new IllegalStateException(t);
         }

@@ -11,26 +11,14 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /** Wrong flags, addresses, rules and programs are refused at start-up with one line naming them; help says it all. */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
+@ExtendWith(NoLeaks.class)
 class CommandLineTest {
-
-    private Harness.Resources before;
-
-    @BeforeEach
-    void snapshot() {
-        before = Harness.Resources.now();
-    }
-
-    @AfterEach
-    void noLeaks() throws Exception {
-        Harness.assertNoLeak(before);
-    }
 
     private static void assertRefused(int exitCode, String named, String... args) {
         Harness.Refusal refusal = Harness.refuse(args);

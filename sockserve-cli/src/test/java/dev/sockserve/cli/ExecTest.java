@@ -22,24 +22,23 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /** {@code sockserve exec}: against djb's tcpserver, and each of its promises on its own. */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
+@ExtendWith(NoLeaks.class)
 class ExecTest {
 
-    private Harness.Resources before;
     private Path dir;
 
     @BeforeEach
-    void snapshot() throws Exception {
-        before = Harness.Resources.now();
+    void makeDir() throws Exception {
         dir = Harness.tempDir();
     }
 
     @AfterEach
-    void noLeaks() throws Exception {
+    void deleteDir() throws Exception {
         Harness.deleteTree(dir);
-        Harness.assertNoLeak(before);
     }
 
     private Path script(String name, String body) throws IOException {

@@ -17,6 +17,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * Every service over TCP, UDP, Unix stream and Unix datagram at once (four --listen on one command), checked
@@ -24,23 +25,21 @@ import org.junit.jupiter.api.Timeout;
  * the server.
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
+@ExtendWith(NoLeaks.class)
 class ServicesTest {
 
     private static final List<String> KINDS = List.of("tcp", "udp", "unix", "unix-dgram");
 
-    private Harness.Resources before;
     private Path dir;
 
     @BeforeEach
-    void snapshot() throws Exception {
-        before = Harness.Resources.now();
+    void makeDir() throws Exception {
         dir = Harness.tempDir();
     }
 
     @AfterEach
-    void noLeaks() throws Exception {
+    void deleteDir() throws Exception {
         Harness.deleteTree(dir);
-        Harness.assertNoLeak(before);
     }
 
     private Harness.InProcess serve(String service) {

@@ -11,32 +11,26 @@ import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * SIGTERM and SIGINT on the real command (a child JVM started as the launcher starts it), with a
  * connection held open across the signal.
  */
 @Timeout(value = 90, unit = TimeUnit.SECONDS)
+@ExtendWith(NoLeaks.class)
 class SignalsTest {
 
-    private Harness.Resources before;
     private Process server;
 
-    @BeforeEach
-    void snapshot() {
-        before = Harness.Resources.now();
-    }
-
     @AfterEach
-    void noLeaks() throws Exception {
+    void endServer() throws Exception {
         if (server != null && server.isAlive()) {
             server.destroyForcibly();
             server.waitFor();
         }
-        Harness.assertNoLeak(before);
     }
 
     private int start(String... options) throws Exception {

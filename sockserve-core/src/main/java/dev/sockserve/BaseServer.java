@@ -1,6 +1,7 @@
 package dev.sockserve;
 
 import dev.sockserve.internal.InFlight;
+import dev.sockserve.internal.ReadSpin;
 import dev.sockserve.internal.RequestThreads;
 import dev.sockserve.internal.ServeLoop;
 import java.io.IOException;
@@ -66,6 +67,7 @@ public abstract class BaseServer<R> implements AutoCloseable {
     private final ServerOptions options;
     private final Concurrency concurrency;
     private final InFlight<R> inFlight;
+    private final ReadSpin readSpin;
     private final Object lifecycle = new Object();
     private final AtomicLong acceptFailures = new AtomicLong();
     private RequestThreads threads; // null on the synchronous path
@@ -90,6 +92,12 @@ public abstract class BaseServer<R> implements AutoCloseable {
         this.options = Objects.requireNonNull(options, "options");
         this.concurrency = options.concurrency().orElse(defaultConcurrency);
         this.inFlight = new InFlight<>(concurrency.maxInFlight().orElse(0));
+        this.readSpin = options.readSpin().isZero() ? ReadSpin.NEVER : new ReadSpin(options.readSpin(), inFlight::size);
+    }
+
+    /** When a handler about to block in a read may first look for bytes on the spot (see {@link ServerOptions#readSpin()}). */
+    ReadSpin readSpin() {
+        return readSpin;
     }
 
     // ---- what each transport provides ----

@@ -24,7 +24,7 @@ import java.util.Optional;
 public final class ServerOptions {
 
     private static final ServerOptions DEFAULTS = new ServerOptions(false, false, 1024, null, 8192, null,
-            true, Duration.ofSeconds(10), Duration.ofSeconds(60), false);
+            true, Duration.ofSeconds(10), Duration.ofSeconds(60), false, Duration.ofNanos(50_000));
 
     private final boolean allowReuseAddress;
     private final boolean allowReusePort;
@@ -36,10 +36,11 @@ public final class ServerOptions {
     private final Duration closeGracePeriod;
     private final Duration writeTimeout;
     private final boolean sendEmptyReplies;
+    private final Duration readSpin;
 
     private ServerOptions(boolean allowReuseAddress, boolean allowReusePort, int requestQueueSize, Duration timeout,
             int maxPacketSize, Concurrency concurrency, boolean blockOnClose, Duration closeGracePeriod,
-            Duration writeTimeout, boolean sendEmptyReplies) {
+            Duration writeTimeout, boolean sendEmptyReplies, Duration readSpin) {
         this.allowReuseAddress = allowReuseAddress;
         this.allowReusePort = allowReusePort;
         this.requestQueueSize = requestQueueSize;
@@ -50,6 +51,7 @@ public final class ServerOptions {
         this.closeGracePeriod = closeGracePeriod;
         this.writeTimeout = writeTimeout;
         this.sendEmptyReplies = sendEmptyReplies;
+        this.readSpin = readSpin;
     }
 
     /** The defaults, as listed on each option. */
@@ -64,7 +66,7 @@ public final class ServerOptions {
 
     public ServerOptions allowReuseAddress(boolean value) {
         return new ServerOptions(value, allowReusePort, requestQueueSize, timeout, maxPacketSize, concurrency,
-                blockOnClose, closeGracePeriod, writeTimeout, sendEmptyReplies);
+                blockOnClose, closeGracePeriod, writeTimeout, sendEmptyReplies, readSpin);
     }
 
     /**
@@ -78,7 +80,7 @@ public final class ServerOptions {
 
     public ServerOptions allowReusePort(boolean value) {
         return new ServerOptions(allowReuseAddress, value, requestQueueSize, timeout, maxPacketSize, concurrency,
-                blockOnClose, closeGracePeriod, writeTimeout, sendEmptyReplies);
+                blockOnClose, closeGracePeriod, writeTimeout, sendEmptyReplies, readSpin);
     }
 
     /**
@@ -95,7 +97,7 @@ public final class ServerOptions {
             throw new IllegalArgumentException("requestQueueSize must be at least 1, was " + value);
         }
         return new ServerOptions(allowReuseAddress, allowReusePort, value, timeout, maxPacketSize, concurrency,
-                blockOnClose, closeGracePeriod, writeTimeout, sendEmptyReplies);
+                blockOnClose, closeGracePeriod, writeTimeout, sendEmptyReplies, readSpin);
     }
 
     /**
@@ -108,7 +110,7 @@ public final class ServerOptions {
 
     public ServerOptions timeout(Duration value) {
         return new ServerOptions(allowReuseAddress, allowReusePort, requestQueueSize, positive("timeout", value),
-                maxPacketSize, concurrency, blockOnClose, closeGracePeriod, writeTimeout, sendEmptyReplies);
+                maxPacketSize, concurrency, blockOnClose, closeGracePeriod, writeTimeout, sendEmptyReplies, readSpin);
     }
 
     /**
@@ -124,7 +126,7 @@ public final class ServerOptions {
             throw new IllegalArgumentException("maxPacketSize must be 1..65535, was " + value);
         }
         return new ServerOptions(allowReuseAddress, allowReusePort, requestQueueSize, timeout, value, concurrency,
-                blockOnClose, closeGracePeriod, writeTimeout, sendEmptyReplies);
+                blockOnClose, closeGracePeriod, writeTimeout, sendEmptyReplies, readSpin);
     }
 
     /**
@@ -139,7 +141,7 @@ public final class ServerOptions {
     public ServerOptions concurrency(Concurrency value) {
         return new ServerOptions(allowReuseAddress, allowReusePort, requestQueueSize, timeout, maxPacketSize,
                 Objects.requireNonNull(value, "concurrency"), blockOnClose, closeGracePeriod, writeTimeout,
-                sendEmptyReplies);
+                sendEmptyReplies, readSpin);
     }
 
     /**
@@ -153,7 +155,7 @@ public final class ServerOptions {
 
     public ServerOptions blockOnClose(boolean value) {
         return new ServerOptions(allowReuseAddress, allowReusePort, requestQueueSize, timeout, maxPacketSize,
-                concurrency, value, closeGracePeriod, writeTimeout, sendEmptyReplies);
+                concurrency, value, closeGracePeriod, writeTimeout, sendEmptyReplies, readSpin);
     }
 
     /**
@@ -171,7 +173,7 @@ public final class ServerOptions {
             throw new IllegalArgumentException("closeGracePeriod must not be negative, was " + value);
         }
         return new ServerOptions(allowReuseAddress, allowReusePort, requestQueueSize, timeout, maxPacketSize,
-                concurrency, blockOnClose, value, writeTimeout, sendEmptyReplies);
+                concurrency, blockOnClose, value, writeTimeout, sendEmptyReplies, readSpin);
     }
 
     /**
@@ -187,7 +189,7 @@ public final class ServerOptions {
     public ServerOptions writeTimeout(Duration value) {
         return new ServerOptions(allowReuseAddress, allowReusePort, requestQueueSize, timeout, maxPacketSize,
                 concurrency, blockOnClose, closeGracePeriod, value == null ? null : positive("writeTimeout", value),
-                sendEmptyReplies);
+                sendEmptyReplies, readSpin);
     }
 
     /**
@@ -200,7 +202,28 @@ public final class ServerOptions {
 
     public ServerOptions sendEmptyReplies(boolean value) {
         return new ServerOptions(allowReuseAddress, allowReusePort, requestQueueSize, timeout, maxPacketSize,
-                concurrency, blockOnClose, closeGracePeriod, writeTimeout, value);
+                concurrency, blockOnClose, closeGracePeriod, writeTimeout, value, readSpin);
+    }
+
+    /**
+     * How long a handler about to block in a read first looks for bytes on the spot, yielding between
+     * looks, before its thread parks. Allowed only while the server has no more requests in flight than
+     * virtual-thread carriers (the CPUs, or {@code jdk.virtualThreadScheduler.parallelism}), so it never
+     * takes a CPU another request could use. A client that answers within the spin is served without
+     * waking a thread: on a lightly loaded server that halves the latency of a round trip, for at most
+     * this much CPU per wait. Default 50 microseconds; {@link Duration#ZERO} parks at once.
+     */
+    public Duration readSpin() {
+        return readSpin;
+    }
+
+    public ServerOptions readSpin(Duration value) {
+        Objects.requireNonNull(value, "readSpin");
+        if (value.isNegative() || value.compareTo(Duration.ofSeconds(1)) > 0) {
+            throw new IllegalArgumentException("readSpin must be between 0 and 1 second, was " + value);
+        }
+        return new ServerOptions(allowReuseAddress, allowReusePort, requestQueueSize, timeout, maxPacketSize,
+                concurrency, blockOnClose, closeGracePeriod, writeTimeout, sendEmptyReplies, value);
     }
 
     private static Duration positive(String name, Duration value) {
@@ -217,6 +240,6 @@ public final class ServerOptions {
                 + ", requestQueueSize=" + requestQueueSize + ", timeout=" + timeout + ", maxPacketSize="
                 + maxPacketSize + ", concurrency=" + concurrency + ", blockOnClose=" + blockOnClose
                 + ", closeGracePeriod=" + closeGracePeriod + ", writeTimeout=" + writeTimeout
-                + ", sendEmptyReplies=" + sendEmptyReplies + "]";
+                + ", sendEmptyReplies=" + sendEmptyReplies + ", readSpin=" + readSpin + "]";
     }
 }

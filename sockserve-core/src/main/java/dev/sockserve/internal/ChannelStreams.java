@@ -24,10 +24,13 @@ public final class ChannelStreams implements AutoCloseable {
     private final long readTimeoutNanos;
     private final long writeTimeoutNanos;
     private final IoWatchdog.Deadline deadline; // null: no timeouts at all
+    private final ReadSpin spin;
 
-    public ChannelStreams(SocketChannel channel, Object peer, Duration readTimeout, Duration writeTimeout) {
+    public ChannelStreams(SocketChannel channel, Object peer, Duration readTimeout, Duration writeTimeout,
+            ReadSpin spin) {
         this.channel = channel;
         this.peer = peer;
+        this.spin = spin;
         this.readTimeoutNanos = readTimeout == null ? 0 : readTimeout.toNanos();
         this.writeTimeoutNanos = writeTimeout == null ? 0 : writeTimeout.toNanos();
         this.deadline = readTimeout == null && writeTimeout == null ? null : IoWatchdog.watch(channel);
@@ -42,6 +45,25 @@ public final class ChannelStreams implements AutoCloseable {
             probe = Channels.newInputStream(channel);
         }
         return probe.available();
+    }
+
+    /**
+     * Before a read that may block: while the {@link ReadSpin} allows, looks for waiting bytes, yielding
+     * between looks, and returns as soon as some wait, the spin time is over or the server gets busier.
+     * When bytes came, the read that follows returns at once rather than parking the thread.
+     */
+    private void spinForBytes() {
+        long end = spin.deadline();
+        if (end == 0) {
+            return;
+        }
+        try {
+            while (waiting() == 0 && System.nanoTime() - end < 0 && spin.allowed()) {
+                Thread.yield();
+            }
+        } catch (IOException e) {
+            // closed or broken: the read that follows reports it
+        }
     }
 
     public InputStream input(int bufferSize) {
@@ -144,7 +166,13 @@ public final class ChannelStreams implements AutoCloseable {
                 releaseIfDrained();
             }
             while (true) {
-                int n = readTimeoutNanos == 0 ? channel.read(smallBuffer.clear()) : blockingRead(smallBuffer.clear());
+                int n;
+                if (readTimeoutNanos == 0) {
+                    spinForBytes();
+                    n = channel.read(smallBuffer.clear()); // not through blockingRead: one frame fewer while parked
+                } else {
+                    n = blockingRead(smallBuffer.clear());
+                }
                 if (n < 0) {
                     return total;
                 }
@@ -227,6 +255,7 @@ public final class ChannelStreams implements AutoCloseable {
         }
 
         private int blockingRead(ByteBuffer buffer) throws IOException {
+            spinForBytes();
             if (readTimeoutNanos == 0) {
                 return channel.read(buffer);
             }

@@ -1,0 +1,51 @@
+package dev.sockserve.internal;
+
+import java.time.Duration;
+import java.util.function.IntSupplier;
+
+/**
+ * How long a handler about to block in a read first looks for bytes without parking, and when it may.
+ * Parking a thread and waking it when bytes arrive costs two hand-offs between threads per message (the
+ * poller's and the carrier's); a client that answers within microseconds is cheaper to wait for on the
+ * spot. It goes on only while the server has no more requests in flight than there are CPUs to run
+ * them (virtual-thread carriers), so a spinning handler never keeps another request from a CPU; between
+ * looks it yields, so even then a thread that is ready runs first.
+ */
+public final class ReadSpin {
+
+    /** Never spins. */
+    public static final ReadSpin NEVER = new ReadSpin(Duration.ZERO, () -> Integer.MAX_VALUE);
+
+    private final long nanos;
+    private final IntSupplier inFlight;
+    private final int maxInFlight;
+
+    public ReadSpin(Duration time, IntSupplier inFlight) {
+        this.nanos = time.toNanos();
+        this.inFlight = inFlight;
+        this.maxInFlight = carriers();
+    }
+
+    /** The virtual-thread scheduler's parallelism: its system property when set, else the CPUs. */
+    static int carriers() {
+        String value = System.getProperty("jdk.virtualThreadScheduler.parallelism");
+        if (value != null) {
+            try {
+                return Math.max(1, Integer.parseInt(value.trim()));
+            } catch (NumberFormatException ignored) {
+                // the JDK refuses it too; fall through to the default it uses
+            }
+        }
+        return Runtime.getRuntime().availableProcessors();
+    }
+
+    /** Whether a spin may go on now: not when more requests are in flight than carriers. */
+    boolean allowed() {
+        return nanos != 0 && inFlight.getAsInt() <= maxInFlight;
+    }
+
+    /** The deadline of a spin that starts now, or 0 when no spin is allowed now. */
+    long deadline() {
+        return allowed() ? System.nanoTime() + nanos : 0;
+    }
+}

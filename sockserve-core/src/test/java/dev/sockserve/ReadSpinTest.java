@@ -1,0 +1,138 @@
+package dev.sockserve;
+
+import static java.nio.charset.StandardCharsets.US_ASCII;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * {@link ServerOptions#readSpin()}: a handler about to block in a read first looks for bytes on the spot.
+ * What a user can see of it: the bytes are read all the same, a silent client costs no CPU once the spin
+ * is over, and no handler spins while more requests are in flight than carriers. (What it is for, the
+ * latency of a round trip on a lightly loaded server, is measured by the benchmark.)
+ */
+@ExtendWith(LeakCheck.class)
+@Timeout(30)
+class ReadSpinTest {
+
+    static final byte[] LINE = "ping\n".getBytes(US_ASCII);
+
+    @Test
+    void aSpinOutsideZeroToOneSecondIsRefusedWithTheOptionsName() {
+        var tooLong = assertThrows(IllegalArgumentException.class,
+                () -> ServerOptions.defaults().readSpin(Duration.ofSeconds(2)));
+        assertTrue(tooLong.getMessage().contains("readSpin"), tooLong.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> ServerOptions.defaults().readSpin(Duration.ofNanos(-1)));
+        assertEquals(Duration.ZERO, ServerOptions.defaults().readSpin(Duration.ZERO).readSpin());
+        assertEquals(Duration.ofNanos(50_000), ServerOptions.defaults().readSpin());
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"virtual", "platform"})
+    void bytesThatComeAfterTheSpinAreStillRead(String threads) throws Exception {
+        var concurrency = threads.equals("virtual") ? Concurrency.virtualThreads() : Concurrency.threads();
+        try (var server = echo(ServerOptions.defaults().concurrency(concurrency).readSpin(Duration.ofMillis(20)));
+             Serving s = Serving.start(server);
+             var client = connect(server)) {
+            roundTrip(client);
+            Thread.sleep(200); // the handler has spun and parked by now
+            roundTrip(client);
+            roundTrip(client);
+        }
+    }
+
+    @Test
+    void aSilentClientCostsNoCpuOnceTheSpinIsOver() throws Exception {
+        try (var server = echo(ServerOptions.defaults().readSpin(Duration.ofMillis(100)));
+             Serving s = Serving.start(server);
+             var client = connect(server)) {
+            roundTrip(client);
+            Thread.sleep(300);
+            long cpu = cpuMillisWhileSleeping(500);
+            assertTrue(cpu < 200, "the server used " + cpu + " ms of CPU in 500 ms while its only client was silent");
+            roundTrip(client);
+        }
+    }
+
+    @Test
+    void noHandlerSpinsWhileMoreRequestsAreInFlightThanCarriers() throws Exception {
+        try (var server = echo(ServerOptions.defaults().readSpin(Duration.ofSeconds(1)));
+             Serving s = Serving.start(server)) {
+            List<Socket> clients = new ArrayList<>();
+            try {
+                // one client: its handler spins for up to a second after each round trip
+                clients.add(connect(server));
+                roundTrip(clients.get(0));
+                long alone = cpuMillisWhileSleeping(300);
+                assertTrue(alone > 50, "one silent client: the handler should spin, the server used " + alone + " ms");
+                // one more client than carriers: every spin stops, the ones already going too
+                while (clients.size() <= carriers()) {
+                    clients.add(connect(server));
+                    roundTrip(clients.getLast());
+                }
+                Thread.sleep(50);
+                long busy = cpuMillisWhileSleeping(500);
+                assertTrue(busy < 200, clients.size() + " silent clients, " + carriers()
+                        + " carriers: no handler should spin, the server used " + busy + " ms of CPU in 500 ms");
+            } finally {
+                for (Socket c : clients) {
+                    c.close();
+                }
+            }
+        }
+    }
+
+    static ThreadingTcpServer echo(ServerOptions options) throws IOException {
+        return new ThreadingTcpServer(new InetSocketAddress("127.0.0.1", 0),
+                StreamRequestHandler.of(h -> h.rfile().transferTo(h.wfile())), options);
+    }
+
+    static Socket connect(BaseServer<?> server) throws IOException {
+        var socket = new Socket();
+        socket.connect(server.serverAddress(), 5000);
+        socket.setSoTimeout(10_000);
+        return socket;
+    }
+
+    static void roundTrip(Socket client) throws IOException {
+        client.getOutputStream().write(LINE);
+        InputStream in = client.getInputStream();
+        byte[] got = in.readNBytes(LINE.length);
+        assertEquals("ping\n", new String(got, US_ASCII));
+    }
+
+    /** The virtual-thread carriers, as the JDK counts them. */
+    static int carriers() {
+        String value = System.getProperty("jdk.virtualThreadScheduler.parallelism");
+        return value != null ? Integer.parseInt(value) : Runtime.getRuntime().availableProcessors();
+    }
+
+    /** The CPU this whole JVM used (every thread, user and system) while the calling thread slept. */
+    static long cpuMillisWhileSleeping(long millis) throws Exception {
+        long before = processCpuMillis();
+        Thread.sleep(millis);
+        return processCpuMillis() - before;
+    }
+
+    static long processCpuMillis() throws IOException {
+        String stat = Files.readString(Path.of("/proc/self/stat"));
+        String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        long ticks = Long.parseLong(fields[11]) + Long.parseLong(fields[12]); // utime, stime: fields 14 and 15
+        return ticks * 10; // USER_HZ is 100 on Linux
+    }
+}

@@ -340,10 +340,22 @@ class LifecycleTest {
 
     @Test
     void aWriteThatMakesNoProgressTimesOut() throws Exception {
+        assertWriteTimesOut(0);
+    }
+
+    @Test
+    void aWriteThatMakesNoProgressAfterTheConnectionSatIdleTimesOut() throws Exception {
+        // the watchdog stops watching a connection with no deadline armed; the next write must bring it back
+        assertWriteTimesOut(700);
+    }
+
+    static void assertWriteTimesOut(long idleMillisFirst) throws Exception {
         AtomicReference<Throwable> seen = new AtomicReference<>();
         CountDownLatch done = new CountDownLatch(1);
         TcpServer server = new ThreadingTcpServer(LOOPBACK, StreamRequestHandler.of(h -> {
             try {
+                h.wfile().write('x');
+                Thread.sleep(idleMillisFirst);
                 byte[] chunk = new byte[1 << 20];
                 for (int i = 0; i < 256; i++) { // far more than the socket buffers hold
                     h.wfile().write(chunk);

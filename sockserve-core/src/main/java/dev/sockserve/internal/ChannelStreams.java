@@ -33,7 +33,7 @@ public final class ChannelStreams implements AutoCloseable {
         this.spin = spin;
         this.readTimeoutNanos = readTimeout == null ? 0 : readTimeout.toNanos();
         this.writeTimeoutNanos = writeTimeout == null ? 0 : writeTimeout.toNanos();
-        this.deadline = readTimeout == null && writeTimeout == null ? null : IoWatchdog.watch(channel);
+        this.deadline = readTimeout == null && writeTimeout == null ? null : IoWatchdog.of(channel);
     }
 
     /**
@@ -98,7 +98,7 @@ public final class ChannelStreams implements AutoCloseable {
      * {@link BufferPool}, filled with what the kernel already holds, and given back once consumed.
      */
     private final class Input extends InputStream {
-        private static final int SMALL = 256;
+        private static final int SMALL = 128;
         private static final int TRANSFER = 64 * 1024;
 
         private final int bufferSize; // 0: unbuffered
@@ -259,13 +259,13 @@ public final class ChannelStreams implements AutoCloseable {
             if (readTimeoutNanos == 0) {
                 return channel.read(buffer);
             }
-            deadline.readDeadline = System.nanoTime() + readTimeoutNanos;
+            deadline.armRead(readTimeoutNanos);
             try {
                 return channel.read(buffer);
             } catch (ClosedChannelException e) {
                 throw timedOutOr(e, "read", readTimeoutNanos);
             } finally {
-                deadline.readDeadline = 0;
+                deadline.disarmRead();
             }
         }
 
@@ -314,13 +314,13 @@ public final class ChannelStreams implements AutoCloseable {
             try {
                 while (buffer.hasRemaining()) {
                     // re-armed on every call: a slow reader that keeps taking bytes is never cut
-                    deadline.writeDeadline = System.nanoTime() + writeTimeoutNanos;
+                    deadline.armWrite(writeTimeoutNanos);
                     channel.write(buffer);
                 }
             } catch (ClosedChannelException e) {
                 throw timedOutOr(e, "write", writeTimeoutNanos);
             } finally {
-                deadline.writeDeadline = 0;
+                deadline.disarmWrite();
             }
         }
 

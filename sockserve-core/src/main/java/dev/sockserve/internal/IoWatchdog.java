@@ -10,6 +10,10 @@ import java.util.concurrent.ConcurrentHashMap;
  * have no timeouts of their own (and writes have none at all), so one daemon thread,
  * {@code sockserve-io-watchdog}, checks the armed deadlines about five times a second. A blocked call
  * then fails, and {@link Deadline#fired()} tells the stream to report a timeout rather than a close.
+ *
+ * <p>Only connections with a deadline armed are in the watched set: arming adds the connection when it
+ * is not there, and a sweep that finds nothing armed takes it out again. An idle connection, parked in
+ * a read without a timeout, costs the set nothing.
  */
 public final class IoWatchdog {
 
@@ -23,8 +27,9 @@ public final class IoWatchdog {
     /** The deadlines of one connection; 0 means not armed. */
     public static final class Deadline {
         private final Channel channel;
-        volatile long readDeadline;
-        volatile long writeDeadline;
+        private volatile long readDeadline;
+        private volatile long writeDeadline;
+        private volatile boolean watched;
         private volatile boolean fired;
 
         Deadline(Channel channel) {
@@ -33,6 +38,50 @@ public final class IoWatchdog {
 
         public boolean fired() {
             return fired;
+        }
+
+        void armRead(long nanos) {
+            readDeadline = System.nanoTime() + nanos;
+            watch();
+        }
+
+        void armWrite(long nanos) {
+            writeDeadline = System.nanoTime() + nanos;
+            watch();
+        }
+
+        void disarmRead() {
+            readDeadline = 0;
+        }
+
+        void disarmWrite() {
+            writeDeadline = 0;
+        }
+
+        private boolean armed() {
+            return readDeadline != 0 || writeDeadline != 0;
+        }
+
+        // The deadline is written before `watched` is read here, and `watched` is cleared before the deadlines
+        // are read again in sweep(): one of the two sides always sees the other, so an armed deadline is
+        // never left out of the set.
+        private void watch() {
+            if (!watched) {
+                watched = true;
+                WATCHED.add(this);
+                if (thread == null) {
+                    start();
+                }
+            }
+        }
+
+        private void sweep() {
+            watched = false;
+            WATCHED.remove(this);
+            if (armed()) {
+                watched = true;
+                WATCHED.add(this);
+            }
         }
 
         void check(long now) {
@@ -49,16 +98,15 @@ public final class IoWatchdog {
         }
     }
 
-    public static Deadline watch(Channel channel) {
-        Deadline d = new Deadline(channel);
-        WATCHED.add(d);
-        if (thread == null) {
-            start();
-        }
-        return d;
+    /** The deadlines of a connection, watched from when one is first armed. */
+    public static Deadline of(Channel channel) {
+        return new Deadline(channel);
     }
 
+    /** Stops watching, for good: the connection is done. */
     public static void unwatch(Deadline deadline) {
+        deadline.disarmRead();
+        deadline.disarmWrite();
         WATCHED.remove(deadline);
     }
 
@@ -75,7 +123,11 @@ public final class IoWatchdog {
                 }
                 long now = System.nanoTime();
                 for (Deadline d : WATCHED) {
-                    d.check(now);
+                    if (d.armed()) {
+                        d.check(now);
+                    } else {
+                        d.sweep();
+                    }
                 }
             }
         });

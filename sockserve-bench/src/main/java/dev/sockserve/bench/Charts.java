@@ -30,7 +30,7 @@ final class Charts {
 
     /** One colour per server, the same in every chart (in the order of {@link Peers#KINDS}). */
     static final Color[] SERVER_COLOURS = {new Color(0xD62728), new Color(0xFF9896), new Color(0x1F77B4), new Color(0x17BECF),
-            new Color(0x9467BD), new Color(0x2CA02C), new Color(0xBCBD22)};
+            new Color(0x9467BD), new Color(0x8C564B), new Color(0x2CA02C), new Color(0xBCBD22)};
     static final Color[] PERCENTILE_COLOURS = {new Color(0x6BAED6), new Color(0x2171B5), new Color(0x08306B)};
 
     final Report report;
@@ -54,20 +54,19 @@ final class Charts {
     /** Round trips per second against the number of connections, one line per server. */
     JFreeChart throughput() {
         var data = new XYSeriesCollection();
+        var renderer = new XYLineAndShapeRenderer(true, true);
         for (String server : report.servers) {
             var series = new XYSeries(server);
             for (Driver.Scenario s : pingpongs()) {
                 report.median(s.name(), server, "ops_per_s").ifPresent(v -> series.add(s.connections(), v));
             }
+            if (series.getItemCount() == 0) continue; // a udp-only server
+            renderer.setSeriesStroke(data.getSeriesCount(), new BasicStroke(2f));
+            renderer.setSeriesPaint(data.getSeriesCount(), colour(server));
             data.addSeries(series);
         }
         var x = logAxis("connections (log)");
         var y = new NumberAxis("round trips per second (64-byte pingpong)");
-        var renderer = new XYLineAndShapeRenderer(true, true);
-        for (int i = 0; i < report.servers.size(); i++) {
-            renderer.setSeriesStroke(i, new BasicStroke(2f));
-            renderer.setSeriesPaint(i, colour(report.servers.get(i)));
-        }
         var plot = new XYPlot(data, x, y, renderer);
         return styled(new JFreeChart("Throughput against connections", JFreeChart.DEFAULT_TITLE_FONT, plot, true));
     }

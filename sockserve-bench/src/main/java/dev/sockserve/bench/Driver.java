@@ -98,8 +98,8 @@ public final class Driver {
                 }
                 case "--servers" -> {
                     servers = Arrays.asList(args[++i].split(","));
-                    if (!servers.stream().allMatch(k -> Peers.KINDS.contains(k) || Peers.EXTRA_KINDS.contains(k))) {
-                        throw new IllegalArgumentException("servers are " + Peers.KINDS + ", and on request " + Peers.EXTRA_KINDS);
+                    if (!Peers.KINDS.containsAll(servers)) {
+                        throw new IllegalArgumentException("servers are " + Peers.KINDS + " (" + Peers.UDP_ONLY_KINDS + " in udp only)");
                     }
                 }
                 default -> throw new IllegalArgumentException("unknown option " + args[i]
@@ -111,8 +111,8 @@ public final class Driver {
     void run() throws Exception {
         Files.createDirectories(out.resolve("logs"));
         Instant started = Instant.now();
-        int steps = rounds * scenarios.size() * servers.size(), step = 0;
-        System.out.printf("bench: %d rounds x %d scenarios x %d servers = %d steps; warm-up %d ms, measure %d ms; generator threads %d; %s%n",
+        int steps = rounds * scenarios.stream().mapToInt(s -> serversOf(s).size()).sum(), step = 0;
+        System.out.printf("bench: %d rounds x %d scenarios x up to %d servers = %d steps; warm-up %d ms, measure %d ms; generator threads %d; %s%n",
                 rounds, scenarios.size(), servers.size(), steps, warmupMs, measureMs, genThreads,
                 pin ? "generator on CPU " + cpus(true).get(2) + ", server on CPU " + cpus(false).get(2) : "not pinned");
         var rows = new ArrayList<Row>();
@@ -121,8 +121,9 @@ public final class Driver {
             for (int round = 1; round <= rounds; round++) {
                 for (Scenario scenario : scenarios) {
                     // Each round starts with a different server, so none is always first after a pause.
-                    for (int k = 0; k < servers.size(); k++) {
-                        String server = servers.get((k + round - 1) % servers.size());
+                    List<String> these = serversOf(scenario);
+                    for (int k = 0; k < these.size(); k++) {
+                        String server = these.get((k + round - 1) % these.size());
                         step++;
                         long stepStarted = System.nanoTime();
                         Row row = step(generator, round, scenario, server);
@@ -144,6 +145,10 @@ public final class Driver {
         report.write(out);
         System.out.println("bench: wrote " + out.resolve("results.md") + ", results.csv and charts in "
                 + clock(Duration.between(started, Instant.now())));
+    }
+
+    List<String> serversOf(Scenario scenario) {
+        return servers.stream().filter(k -> Peers.runs(k, scenario.udp)).toList();
     }
 
     static String clock(Duration d) {

@@ -47,14 +47,18 @@ public final class Peers {
 
     /** Every kind of server, in the order the results page lists them. */
     /**
-     * Servers run only when named with --servers: sockserve's synchronous policy, which handles each
-     * datagram on the serving thread (Python's plain UDPServer); for the udp scenario only, since it
-     * serves one TCP connection at a time.
+     * Servers that run in the udp scenario only: sockserve's synchronous policy, which handles each
+     * datagram on the serving thread (Python's plain UDPServer), and serves one TCP connection at a time.
      */
-    public static final List<String> EXTRA_KINDS = List.of("sockserve-sync");
+    public static final List<String> UDP_ONLY_KINDS = List.of("sockserve-sync");
 
     public static final List<String> KINDS = List.of("netty-epoll", "netty-nio", "sockserve-vthreads",
-            "sockserve-threads", "sockserve-bounded", "jdk-vthreads", "python");
+            "sockserve-threads", "sockserve-bounded", "sockserve-sync", "jdk-vthreads", "python");
+
+    /** Whether a server runs in a scenario: every one in every scenario, but the udp-only ones. */
+    static boolean runs(String kind, boolean udpScenario) {
+        return udpScenario || !UDP_ONLY_KINDS.contains(kind);
+    }
 
     public static void main(String[] args) throws Exception {
         if (args.length != 3 || !(args[1].equals("tcp") || args[1].equals("udp"))) {

@@ -177,11 +177,15 @@ final class Report {
         for (Driver.Scenario s : scenarios) {
             boolean higher = !s.name().equals("idle");
             md.append("| ").append(s.name()).append(" | ").append(unit(s.name())).append(" |");
-            for (String server : others) md.append(' ').append(ratioCell(ratio(s.name(), server, metric(s.name())), higher)).append(" |");
+            for (String server : others) {
+                md.append(' ').append(Peers.runs(server, s.udp()) ? ratioCell(ratio(s.name(), server, metric(s.name())), higher) : "-").append(" |");
+            }
             md.append('\n');
             if (s.name().startsWith("pingpong")) {
                 md.append("| ").append(s.name()).append(" | p99 |");
-                for (String server : others) md.append(' ').append(ratioCell(ratio(s.name(), server, "p99_us"), false)).append(" |");
+                for (String server : others) {
+                    md.append(' ').append(Peers.runs(server, s.udp()) ? ratioCell(ratio(s.name(), server, "p99_us"), false) : "-").append(" |");
+                }
                 md.append('\n');
             }
         }
@@ -213,6 +217,7 @@ final class Report {
                         + "(/proc/PID/status VmRSS, after minus before) and its thread count.\n\n");
                 md.append("| server | KiB/conn | x epoll | RSS before MiB | RSS after MiB | threads before | threads after |\n|---|---|---|---|---|---|---|\n");
                 for (String server : servers) {
+                    if (!Peers.runs(server, s.udp())) continue;
                     md.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %s |%n", server,
                             num(median(s.name(), server, "kib_per_conn"), "%.1f"), ratioCell(ratio(s.name(), server, "kib_per_conn"), false),
                             num(median(s.name(), server, "rss_before_kib").stream().map(v -> v / 1024).findFirst(), "%.0f"),
@@ -224,6 +229,7 @@ final class Report {
                 md.append("| server | ").append(unit(s.name())).append(" | x epoll | p50 us | p99 us | p99 x epoll | p99.9 us | server CPU | server CPU us/op | generator CPU | errors |\n");
                 md.append("|---|---|---|---|---|---|---|---|---|---|---|\n");
                 for (String server : servers) {
+                    if (!Peers.runs(server, s.udp())) continue;
                     md.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |%n", server,
                             num(median(s.name(), server, m), "%,.0f"), ratioCell(ratio(s.name(), server, m), true),
                             num(median(s.name(), server, "p50_us"), "%.0f"), num(median(s.name(), server, "p99_us"), "%.0f"),

@@ -63,6 +63,11 @@ final class ServeOptions {
             description = "Services: close a connection on which a write made no progress for this long. Default: 60s.")
     Duration writeTimeout = Duration.ofSeconds(60);
 
+    @Option(names = "--read-spin", paramLabel = "DURATION", converter = DurationConverter.class,
+            description = "Services: how long a connection about to wait for its client first looks for bytes on the spot, "
+                    + "while connections do not outnumber the CPUs (at most 1s; 0 turns it off). Default: 50us.")
+    Duration readSpin = Duration.ofNanos(50_000);
+
     @Option(names = "--backlog", paramLabel = "N",
             description = "The listen backlog: connections the kernel holds until they are accepted. Default: ${DEFAULT-VALUE}.")
     int backlog = 1024;
@@ -124,23 +129,24 @@ final class ServeOptions {
         }
     }
 
-    /** {@code 10s}, {@code 500ms}, {@code 2m}, {@code 1h}, or a number of seconds. */
+    /** {@code 10s}, {@code 500ms}, {@code 50us}, {@code 2m}, {@code 1h}, or a number of seconds. */
     static final class DurationConverter implements ITypeConverter<Duration> {
         @Override
         public Duration convert(String value) {
-            var m = java.util.regex.Pattern.compile("(\\d+(?:\\.\\d+)?)(ms|s|m|h)?").matcher(value.strip());
+            var m = java.util.regex.Pattern.compile("(\\d+(?:\\.\\d+)?)(us|ms|s|m|h)?").matcher(value.strip());
             if (!m.matches()) {
-                throw new TypeConversionException("'" + value + "' is not a duration; write 10s, 500ms, 2m or 1h");
+                throw new TypeConversionException("'" + value + "' is not a duration; write 10s, 500ms, 50us, 2m or 1h");
             }
             double amount = Double.parseDouble(m.group(1));
             String unit = m.group(2) == null ? "s" : m.group(2);
-            double millis = switch (unit) {
-                case "ms" -> amount;
-                case "s" -> amount * 1000;
-                case "m" -> amount * 60_000;
-                default -> amount * 3_600_000;
+            double nanos = amount * switch (unit) {
+                case "us" -> 1e3;
+                case "ms" -> 1e6;
+                case "s" -> 1e9;
+                case "m" -> 60e9;
+                default -> 3600e9;
             };
-            return Duration.ofMillis(Math.round(millis));
+            return Duration.ofNanos(Math.round(nanos));
         }
     }
 }

@@ -61,7 +61,8 @@ final class Serving implements AutoCloseable {
                 .maxPacketSize(options.maxPacketSize)
                 .concurrency(concurrency)
                 .closeGracePeriod(options.grace)
-                .writeTimeout(options.writeTimeout);
+                .writeTimeout(options.writeTimeout)
+                .readSpin(options.readSpin);
         ChildReaper childReaper = null;
         try {
             if (exec) {

@@ -168,6 +168,8 @@ public final class Sockserve {
             problem = "--grace must not be negative";
         } else if (o.writeTimeout.isZero() || (o.readTimeout != null && o.readTimeout.isZero())) {
             problem = "--read-timeout and --write-timeout must be more than 0";
+        } else if (o.readSpin.compareTo(java.time.Duration.ofSeconds(1)) > 0) {
+            problem = "--read-spin must be at most 1s, was " + o.readSpin.toNanos() / 1000 + "us";
         }
         if (problem != null) {
             err.println(name + ": " + problem + " (see '" + name + " --help')");

@@ -49,6 +49,8 @@ class CommandLineTest {
         assertRefused(2, "'soon'", "echo", "--listen", "tcp://127.0.0.1:0", "--grace", "soon");
         assertRefused(2, "-C", "echo", "--listen", "tcp://127.0.0.1:0", "-C", "many");
         assertRefused(2, "--concurrency", "echo", "--listen", "tcp://127.0.0.1:0", "--concurrency", "forks");
+        assertRefused(2, "--read-spin must be at most 1s", "echo", "--listen", "tcp://127.0.0.1:0", "--read-spin", "2s");
+        assertRefused(2, "'fast'", "echo", "--listen", "tcp://127.0.0.1:0", "--read-spin", "fast");
     }
 
     @Test
@@ -100,7 +102,7 @@ class CommandLineTest {
             assertTrue(help.contains("RFC " + service.rfc), help);
             assertTrue(help.contains("Default address: tcp://127.0.0.1:" + (7000 + service.port)), help);
             for (String option : new String[] {"--listen", "--concurrency", "-c=", "-C=", "--rules", "-v ", "--log-format",
-                "--grace", "--read-timeout", "--write-timeout", "--backlog", "--max-packet-size"}) {
+                "--grace", "--read-timeout", "--write-timeout", "--read-spin", "--backlog", "--max-packet-size"}) {
                 assertTrue(help.contains(option), service + " help lacks " + option);
             }
             // every option states its default

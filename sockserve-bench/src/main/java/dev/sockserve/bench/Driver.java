@@ -192,10 +192,14 @@ public final class Driver {
             command.addAll(cpus(false));
             command.add(java.toString());
             if (server.startsWith("sockserve-")) {
-                // sockserve's recommended JVM setting (README, "Running sockserve fast"): one virtual-thread
-                // carrier fewer than the cores, so the JDK's I/O poller never waits for a core
-                command.add("-Djdk.virtualThreadScheduler.parallelism="
-                        + Math.max(1, Runtime.getRuntime().availableProcessors() - 1));
+                // sockserve's recommended JVM settings (README, "Running sockserve fast"): one virtual-thread
+                // carrier fewer than the cores, and no more read pollers than carriers (with more, one carrier
+                // starved half the connections); BENCH_SOCKSERVE_JAVA_OPTS adds to them, for trying others
+                int carriers = Math.max(1, Runtime.getRuntime().availableProcessors() - 1);
+                command.add("-Djdk.virtualThreadScheduler.parallelism=" + carriers);
+                command.add("-Djdk.readPollers=" + Integer.highestOneBit(carriers));
+                String extra = System.getenv("BENCH_SOCKSERVE_JAVA_OPTS");
+                if (extra != null && !extra.isBlank()) command.addAll(List.of(extra.trim().split("\\s+")));
             }
             command.addAll(List.of(
                     "--enable-native-access=ALL-UNNAMED",          // epoll's JNI library, sockserve's FFM bindings

@@ -223,7 +223,7 @@ public final class LoadGenerator {
     /** What each thread counted in the measuring window. */
     static final class Tally {
         final Histogram latency = new Histogram(MAX_LATENCY_NS, 3);
-        long roundTrips, bytes, errors;
+        long roundTrips, bytes, errors, stalled;
     }
 
     Map<String, Object> timed(Spec spec, List<SocketChannel> open, Kind kind) throws Exception {
@@ -260,12 +260,13 @@ public final class LoadGenerator {
             throw e;
         }
         var all = new Histogram(MAX_LATENCY_NS, 3);
-        long roundTrips = 0, bytes = 0, errors = 0;
+        long roundTrips = 0, bytes = 0, errors = 0, stalled = 0;
         for (Tally t : tallies) {
             all.add(t.latency);
             roundTrips += t.roundTrips;
             bytes += t.bytes;
             errors += t.errors;
+            stalled += t.stalled;
         }
         double seconds = (measureTo - measureFrom) / 1e9;
         var r = new LinkedHashMap<String, Object>();
@@ -276,6 +277,7 @@ public final class LoadGenerator {
         r.put("p99_us", fmt(none ? Double.NaN : all.getValueAtPercentile(99) / 1e3));
         r.put("p999_us", fmt(none ? Double.NaN : all.getValueAtPercentile(99.9) / 1e3));
         r.put("errors", errors);
+        r.put("stalled", stalled);
         r.put("server_cpu", fmt((serverCpu1 - serverCpu0) / seconds));
         r.put("gen_cpu", fmt((ownCpu1 - ownCpu0) / seconds));
         r.put("gen_threads", threads);
@@ -318,10 +320,15 @@ public final class LoadGenerator {
 
         void run(List<SocketChannel> streams, int loops) throws IOException {
             var udp = new ArrayList<Datagram>();
+            var conns = new ArrayList<Conn>();
             switch (kind) {
                 case PINGPONG, BULK -> {
                     ByteBuffer message = kind == Kind.BULK ? bulkMessage : smallMessage;
-                    for (SocketChannel c : streams) new Conn(c, message).startRoundTrip(selector);
+                    for (SocketChannel c : streams) {
+                        var conn = new Conn(c, message);
+                        conns.add(conn);
+                        conn.startRoundTrip(selector);
+                    }
                 }
                 case CONNECT -> { for (int i = 0; i < loops; i++) connectOnce(); }
                 case UDP -> { for (int i = 0; i < loops; i++) udp.add(new Datagram(selector, address)); }
@@ -337,7 +344,9 @@ public final class LoadGenerator {
                                 c.channel.finishConnect();
                                 c.startRoundTrip(selector);
                             } else if (c.onReady(key)) {
-                                completed(c.sentAt, System.nanoTime(), c.message.capacity());
+                                long done = System.nanoTime();
+                                if (done >= measureFrom && done < measureTo) c.completed++;
+                                completed(c.sentAt, done, c.message.capacity());
                                 if (kind == Kind.CONNECT) {
                                     c.channel.close();
                                     connectOnce();
@@ -368,10 +377,29 @@ public final class LoadGenerator {
                     }
                 }
             }
+            if (!conns.isEmpty()) stalls(conns);
             for (SelectionKey key : selector.keys()) {
                 if (kind == Kind.CONNECT || kind == Kind.UDP) key.channel().close();
                 else key.cancel(); // the stream connections are closed by their opener
             }
+        }
+
+        /**
+         * Connections the server left waiting. A round trip that never completes would be missing from the
+         * latency histogram, so a server that served half its connections and starved the others would look
+         * fast: every connection with no round trip completed in the window counts as stalled, and a request
+         * outstanding since before the window enters the histogram with its age so far (a lower bound). A
+         * fair server never has one: its slowest round trip is far shorter than the window.
+         */
+        void stalls(List<Conn> conns) {
+            for (Conn c : conns) {
+                if (c.completed == 0) tally.stalled++;
+                if (c.sentAt < measureFrom) tally.latency.recordValue(Math.min(measureTo - c.sentAt, MAX_LATENCY_NS));
+            }
+            int[] counts = conns.stream().mapToInt(c -> c.completed).sorted().toArray();
+            System.err.printf("fairness: %d connections, %d stalled; round trips per connection in the window:"
+                            + " min %d, p10 %d, median %d, p90 %d, max %d%n", counts.length, tally.stalled, counts[0],
+                    counts[counts.length / 10], counts[counts.length / 2], counts[counts.length * 9 / 10], counts[counts.length - 1]);
         }
 
         void connectOnce() throws IOException {
@@ -394,6 +422,7 @@ public final class LoadGenerator {
         final ByteBuffer out;
         final ByteBuffer in;
         long sentAt;
+        int completed; // round trips completed in the measuring window
 
         Conn(SocketChannel channel, ByteBuffer message) {
             this.channel = channel;

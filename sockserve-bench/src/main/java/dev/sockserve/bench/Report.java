@@ -76,6 +76,7 @@ final class Report {
         if (hasLatency(row.scenario())) s += String.format(Locale.ROOT, ", p50 %.0f p99 %.0f p99.9 %.0f us", d(f, "p50_us"), d(f, "p99_us"), d(f, "p999_us"));
         s += String.format(Locale.ROOT, ", cpu server %.2f gen %.2f", d(f, "server_cpu"), d(f, "gen_cpu"));
         if (d(f, "errors") > 0) s += ", errors " + f.get("errors");
+        if (d(f, "stalled") > 0) s += ", STALLED " + f.get("stalled") + " connections";
         return s;
     }
 
@@ -96,6 +97,11 @@ final class Report {
     /** Median over the rounds of one figure. */
     OptionalDouble median(String scenario, String server, String key) {
         return median(of(scenario, server).stream().map(r -> d(r.figures(), key)).filter(v -> !v.isNaN()).toList());
+    }
+
+    /** The largest figure of any round: a stall in one round is not averaged away. */
+    OptionalDouble max(String scenario, String server, String key) {
+        return of(scenario, server).stream().mapToDouble(r -> d(r.figures(), key)).filter(v -> !Double.isNaN(v)).max();
     }
 
     /** Median over the rounds of server / netty-epoll, each pair measured in the same round. */
@@ -167,7 +173,10 @@ final class Report {
                 + "measured in the same round (the figures that count on this noisy 2-core machine). Bold: meets the target "
                 + "(at least 1.0 for throughput, at most 1.0 for p99 latency and memory). CPU is in cores used during the "
                 + "measuring window, server and load generator; \"server CPU us/op\" is the server's CPU time per round trip "
-                + "(per connection in connect), which the other processes on the machine disturb less than throughput. All servers are echo servers on loopback, each its own process, "
+                + "(per connection in connect), which the other processes on the machine disturb less than throughput. \"stalled\" "
+                + "(the most of any round) counts connections that completed no round trip in the measuring window: a server "
+                + "that starves some connections must not look fast, so a request outstanding since before the window also "
+                + "enters the latency figures with its age. All servers are echo servers on loopback, each its own process, "
                 + "a fresh process for every step.\n\n");
 
         md.append("## Against Netty epoll\n\n");
@@ -226,17 +235,17 @@ final class Report {
                 }
             } else {
                 String m = metric(s.name());
-                md.append("| server | ").append(unit(s.name())).append(" | x epoll | p50 us | p99 us | p99 x epoll | p99.9 us | server CPU | server CPU us/op | generator CPU | errors |\n");
-                md.append("|---|---|---|---|---|---|---|---|---|---|---|\n");
+                md.append("| server | ").append(unit(s.name())).append(" | x epoll | p50 us | p99 us | p99 x epoll | p99.9 us | server CPU | server CPU us/op | generator CPU | errors | stalled |\n");
+                md.append("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
                 for (String server : servers) {
                     if (!Peers.runs(server, s.udp())) continue;
-                    md.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |%n", server,
+                    md.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |%n", server,
                             num(median(s.name(), server, m), "%,.0f"), ratioCell(ratio(s.name(), server, m), true),
                             num(median(s.name(), server, "p50_us"), "%.0f"), num(median(s.name(), server, "p99_us"), "%.0f"),
                             ratioCell(ratio(s.name(), server, "p99_us"), false), num(median(s.name(), server, "p999_us"), "%.0f"),
                             num(median(s.name(), server, "server_cpu"), "%.2f"), num(median(s.name(), server, "server_us_per_op"), "%.1f"),
                             num(median(s.name(), server, "gen_cpu"), "%.2f"),
-                            num(median(s.name(), server, "errors"), "%.0f")));
+                            num(median(s.name(), server, "errors"), "%.0f"), num(max(s.name(), server, "stalled"), "%.0f")));
                 }
             }
             var failed = rows.stream().filter(r -> r.scenario().equals(s.name()) && r.error() != null).toList();

@@ -11,13 +11,17 @@ import java.util.concurrent.ConcurrentHashMap;
  * {@code sockserve-io-watchdog}, checks the armed deadlines about five times a second. A blocked call
  * then fails, and {@link Deadline#fired()} tells the stream to report a timeout rather than a close.
  *
- * <p>Only connections with a deadline armed are in the watched set: arming adds the connection when it
- * is not there, and a sweep that finds nothing armed takes it out again. An idle connection, parked in
- * a read without a timeout, costs the set nothing.
+ * <p>Only connections with a deadline armed lately are in the watched set: arming adds the connection
+ * when it is not there, and a sweep takes out one that has had nothing armed for {@link #KEEP_NANOS}. An
+ * idle connection, parked in a read without a timeout, costs the set nothing once it has sat that long,
+ * and a busy one (a write deadline armed for every write) stays in rather than leaving and coming back
+ * between its messages.
  */
 public final class IoWatchdog {
 
     private static final long PERIOD_MILLIS = 200;
+    /** How long a connection stays watched after its last deadline was armed: two sweeps. */
+    static final long KEEP_NANOS = 2 * PERIOD_MILLIS * 1_000_000;
     private static final Set<Deadline> WATCHED = ConcurrentHashMap.newKeySet();
     private static volatile Thread thread;
 
@@ -29,6 +33,7 @@ public final class IoWatchdog {
         private final Channel channel;
         private volatile long readDeadline;
         private volatile long writeDeadline;
+        private long lastArmed; // read by the sweep only to decide when to let go; a stale value only delays that
         private volatile boolean watched;
         private volatile boolean fired;
 
@@ -41,12 +46,16 @@ public final class IoWatchdog {
         }
 
         void armRead(long nanos) {
-            readDeadline = System.nanoTime() + nanos;
+            long now = System.nanoTime();
+            readDeadline = now + nanos;
+            lastArmed = now;
             watch();
         }
 
         void armWrite(long nanos) {
-            writeDeadline = System.nanoTime() + nanos;
+            long now = System.nanoTime();
+            writeDeadline = now + nanos;
+            lastArmed = now;
             watch();
         }
 
@@ -75,7 +84,10 @@ public final class IoWatchdog {
             }
         }
 
-        private void sweep() {
+        private void sweep(long now) {
+            if (now - lastArmed < KEEP_NANOS) {
+                return;
+            }
             watched = false;
             WATCHED.remove(this);
             if (armed()) {
@@ -126,7 +138,7 @@ public final class IoWatchdog {
                     if (d.armed()) {
                         d.check(now);
                     } else {
-                        d.sweep();
+                        d.sweep(now);
                     }
                 }
             }

@@ -1,6 +1,7 @@
 package dev.sockserve;
 
 import dev.sockserve.internal.InFlight;
+import dev.sockserve.internal.Carriers;
 import dev.sockserve.internal.ReadSpin;
 import dev.sockserve.internal.RequestThreads;
 import dev.sockserve.internal.ServeLoop;
@@ -93,6 +94,9 @@ public abstract class BaseServer<R> implements AutoCloseable {
         this.concurrency = options.concurrency().orElse(defaultConcurrency);
         this.inFlight = new InFlight<>(concurrency.maxInFlight().orElse(0));
         this.readSpin = options.readSpin().isZero() ? ReadSpin.NEVER : new ReadSpin(options.readSpin(), inFlight::size);
+        if (concurrency.mode() == Concurrency.Mode.VIRTUAL_THREADS) {
+            Carriers.warnIfPollersOutnumberCarriers(LOG);
+        }
     }
 
     /** When a handler about to block in a read may first look for bytes on the spot (see {@link ServerOptions#readSpin()}). */

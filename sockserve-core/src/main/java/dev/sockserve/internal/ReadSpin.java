@@ -23,20 +23,7 @@ public final class ReadSpin {
     public ReadSpin(Duration time, IntSupplier inFlight) {
         this.nanos = time.toNanos();
         this.inFlight = inFlight;
-        this.maxInFlight = carriers();
-    }
-
-    /** The virtual-thread scheduler's parallelism: its system property when set, else the CPUs. */
-    static int carriers() {
-        String value = System.getProperty("jdk.virtualThreadScheduler.parallelism");
-        if (value != null) {
-            try {
-                return Math.max(1, Integer.parseInt(value.trim()));
-            } catch (NumberFormatException ignored) {
-                // the JDK refuses it too; fall through to the default it uses
-            }
-        }
-        return Runtime.getRuntime().availableProcessors();
+        this.maxInFlight = Carriers.count();
     }
 
     /** Whether a spin may go on now: not when more requests are in flight than carriers. */

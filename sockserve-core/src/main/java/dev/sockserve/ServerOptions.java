@@ -211,7 +211,10 @@ public final class ServerOptions {
      * virtual-thread carriers (the CPUs, or {@code jdk.virtualThreadScheduler.parallelism}), so it never
      * takes a CPU another request could use. A client that answers within the spin is served without
      * waking a thread: on a lightly loaded server that halves the latency of a round trip, for at most
-     * this much CPU per wait. Default 50 microseconds; {@link Duration#ZERO} parks at once.
+     * this much CPU per wait. With more requests in flight than carriers there is no spin; a virtual-thread
+     * handler then yields once before every other read, so the other requests run first and its client's
+     * next message has usually arrived when it reads. Default 50 microseconds; {@link Duration#ZERO} parks
+     * at once and never yields.
      */
     public Duration readSpin() {
         return readSpin;

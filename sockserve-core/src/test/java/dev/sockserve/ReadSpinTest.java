@@ -1,6 +1,7 @@
 package dev.sockserve;
 
 import static java.nio.charset.StandardCharsets.US_ASCII;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -93,6 +94,41 @@ class ReadSpinTest {
                 for (Socket c : clients) {
                     c.close();
                 }
+            }
+        }
+    }
+
+    @Test
+    void clientsThatOutnumberTheCarriersAreAllAnsweredInOrder() throws Exception {
+        // busier than the carriers: handlers yield before every other read instead of spinning
+        int count = 4 * carriers() + 8;
+        try (var server = echo(ServerOptions.defaults());
+             Serving s = Serving.start(server);
+             var clients = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+            List<java.util.concurrent.Future<?>> done = new ArrayList<>();
+            for (int i = 0; i < count; i++) {
+                int id = i;
+                done.add(clients.submit(() -> {
+                    try (var client = connect(server)) {
+                        var in = client.getInputStream();
+                        var out = client.getOutputStream();
+                        for (int n = 0; n < 300; n++) {
+                            byte[] message = ("client " + id + " message " + n + "\n").getBytes(US_ASCII);
+                            out.write(message);
+                            if (id % 2 == 0) {
+                                out.write(message); // every other client sends two before reading
+                            }
+                            assertArrayEquals(message, in.readNBytes(message.length), "client " + id + " message " + n);
+                            if (id % 2 == 0) {
+                                assertArrayEquals(message, in.readNBytes(message.length), "client " + id + " message " + n);
+                            }
+                        }
+                    }
+                    return null;
+                }));
+            }
+            for (var d : done) {
+                d.get(20, java.util.concurrent.TimeUnit.SECONDS);
             }
         }
     }

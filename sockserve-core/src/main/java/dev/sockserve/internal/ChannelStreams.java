@@ -25,6 +25,7 @@ public final class ChannelStreams implements AutoCloseable {
     private final long writeTimeoutNanos;
     private final IoWatchdog.Deadline deadline; // null: no timeouts at all
     private final ReadSpin spin;
+    private boolean yieldedBeforeLastRead;
 
     public ChannelStreams(SocketChannel channel, Object peer, Duration readTimeout, Duration writeTimeout,
             ReadSpin spin) {
@@ -51,10 +52,21 @@ public final class ChannelStreams implements AutoCloseable {
      * Before a read that may block: while the {@link ReadSpin} allows, looks for waiting bytes, yielding
      * between looks, and returns as soon as some wait, the spin time is over or the server gets busier.
      * When bytes came, the read that follows returns at once rather than parking the thread.
+     *
+     * <p>While more requests are in flight than carriers there is no spin, but every other read first
+     * yields once: the other requests run, and by the time this one reads the client's next message has
+     * usually come, so the read returns at once instead of failing, re-arming the JDK's poller and
+     * parking. Every other read, never every read: a handler that yields before each read need never
+     * park, and the JDK's scheduler runs a carrier's own queue before a poller woken from outside it, so
+     * the connections of a poller that had found nothing to do would wait as long as the load lasts.
      */
     private void spinForBytes() {
         long end = spin.deadline();
         if (end == 0) {
+            yieldedBeforeLastRead = !yieldedBeforeLastRead && spin.busy() && Thread.currentThread().isVirtual();
+            if (yieldedBeforeLastRead) {
+                Thread.yield();
+            }
             return;
         }
         try {

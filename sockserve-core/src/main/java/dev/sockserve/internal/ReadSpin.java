@@ -9,7 +9,8 @@ import java.util.function.IntSupplier;
  * poller's and the carrier's); a client that answers within microseconds is cheaper to wait for on the
  * spot. It goes on only while the server has no more requests in flight than there are CPUs to run
  * them (virtual-thread carriers), so a spinning handler never keeps another request from a CPU; between
- * looks it yields, so even then a thread that is ready runs first.
+ * looks it yields, so even then a thread that is ready runs first. When the server is busier than that,
+ * a virtual-thread handler yields once before every other read instead (see {@code ChannelStreams}).
  */
 public final class ReadSpin {
 
@@ -29,6 +30,11 @@ public final class ReadSpin {
     /** Whether a spin may go on now: not when more requests are in flight than carriers. */
     boolean allowed() {
         return nanos != 0 && inFlight.getAsInt() <= maxInFlight;
+    }
+
+    /** Whether the server is busier than its carriers: no spin, but a yield before every other read. */
+    boolean busy() {
+        return nanos != 0 && inFlight.getAsInt() > maxInFlight;
     }
 
     /** The deadline of a spin that starts now, or 0 when no spin is allowed now. */

@@ -25,6 +25,7 @@ public final class ChannelStreams implements AutoCloseable {
     private final long writeTimeoutNanos;
     private final IoWatchdog.Deadline deadline; // null: no timeouts at all
     private final ReadSpin spin;
+    private byte busyReads; // counts to 2: the first two reads while busy never yield (see spinForBytes)
     private boolean yieldedBeforeLastRead;
 
     public ChannelStreams(SocketChannel channel, Object peer, Duration readTimeout, Duration writeTimeout,
@@ -59,10 +60,18 @@ public final class ChannelStreams implements AutoCloseable {
      * parking. Every other read, never every read: a handler that yields before each read need never
      * park, and the JDK's scheduler runs a carrier's own queue before a poller woken from outside it, so
      * the connections of a poller that had found nothing to do would wait as long as the load lasts.
+     * Never on a connection's first two reads: its first message is usually waiting already, and the
+     * second read is where the thread first parks. The first time a virtual thread leaves its carrier
+     * sizes the copy of its stack; the read path is deeper than a yield, so a yield first would leave a
+     * copy too small, and a discarded one (0.8 KB per connection), behind.
      */
     private void spinForBytes() {
         long end = spin.deadline();
         if (end == 0) {
+            if (busyReads < 2) {
+                busyReads++;
+                return;
+            }
             yieldedBeforeLastRead = !yieldedBeforeLastRead && spin.busy() && Thread.currentThread().isVirtual();
             if (yieldedBeforeLastRead) {
                 Thread.yield();

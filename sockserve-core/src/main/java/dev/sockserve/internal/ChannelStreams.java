@@ -10,6 +10,7 @@ import java.nio.channels.SocketChannel;
 import java.nio.channels.ClosedChannelException;
 import java.time.Duration;
 import java.util.Objects;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * The raw streams of one connection, behind {@code rfile()} and {@code wfile()}: reads that may time
@@ -25,8 +26,13 @@ public final class ChannelStreams implements AutoCloseable {
     private final long writeTimeoutNanos;
     private final IoWatchdog.Deadline deadline; // null: no timeouts at all
     private final ReadSpin spin;
-    private byte busyReads; // counts to 2: the first two reads while busy never yield (see spinForBytes)
-    private boolean yieldedBeforeLastRead;
+    /** A read that returns within this did not park: its bytes were waiting. */
+    private static final long QUICK_NANOS = 100_000;
+    /** Reads in a row that found their bytes waiting, after which a busy handler yields through the timer. */
+    private static final int QUICK_READS = 64;
+    private int busyReads; // reads made while the server was busy: which of them yield (see spinForBytes)
+    private int quickReads; // busy reads in a row that returned within QUICK_NANOS: the thread did not park
+    private long busyReadStarted; // 0: the read under way is not timed
 
     public ChannelStreams(SocketChannel channel, Object peer, Duration readTimeout, Duration writeTimeout,
             ReadSpin spin) {
@@ -64,18 +70,30 @@ public final class ChannelStreams implements AutoCloseable {
      * second read is where the thread first parks. The first time a virtual thread leaves its carrier
      * sizes the copy of its stack; the read path is deeper than a yield, so a yield first would leave a
      * copy too small, and a discarded one (0.8 KB per connection), behind.
+     *
+     * <p>A handler whose client always has more waiting (a stream without pauses) never parks, and the
+     * JDK never preempts a virtual thread: with one carrier, three such clients kept twenty others from
+     * being answered at all. After {@value #QUICK_READS} reads in a row that found their bytes waiting, a
+     * busy handler parks for a nanosecond instead: the JDK's timer thread wakes it, so it queues behind
+     * everything woken from outside the carrier, the pollers among them.
      */
     private void spinForBytes() {
+        busyReadStarted = 0;
         long end = spin.deadline();
         if (end == 0) {
-            if (busyReads < 2) {
-                busyReads++;
+            if (!spin.busy() || !Thread.currentThread().isVirtual()) {
                 return;
             }
-            yieldedBeforeLastRead = !yieldedBeforeLastRead && spin.busy() && Thread.currentThread().isVirtual();
-            if (yieldedBeforeLastRead) {
-                Thread.yield();
+            if (quickReads >= QUICK_READS) {
+                quickReads = 0;
+                LockSupport.parkNanos(1); // woken by the JDK's timer thread, so queued behind what waits outside
+            } else {
+                int n = busyReads = busyReads == Integer.MAX_VALUE ? 3 : busyReads + 1;
+                if (n > 2 && (n & 1) == 1) {
+                    Thread.yield();
+                }
             }
+            busyReadStarted = System.nanoTime();
             return;
         }
         try {
@@ -84,6 +102,13 @@ public final class ChannelStreams implements AutoCloseable {
             }
         } catch (IOException e) {
             // closed or broken: the read that follows reports it
+        }
+    }
+
+    /** After a read that {@link #spinForBytes()} timed: counts it when it came back without the thread parking. */
+    private void readReturned() {
+        if (busyReadStarted != 0) {
+            quickReads = System.nanoTime() - busyReadStarted < QUICK_NANOS ? quickReads + 1 : 0;
         }
     }
 
@@ -191,6 +216,7 @@ public final class ChannelStreams implements AutoCloseable {
                 if (readTimeoutNanos == 0) {
                     spinForBytes();
                     n = channel.read(smallBuffer.clear()); // not through blockingRead: one frame fewer while parked
+                    readReturned();
                 } else {
                     n = blockingRead(smallBuffer.clear());
                 }
@@ -278,11 +304,15 @@ public final class ChannelStreams implements AutoCloseable {
         private int blockingRead(ByteBuffer buffer) throws IOException {
             spinForBytes();
             if (readTimeoutNanos == 0) {
-                return channel.read(buffer);
+                int n = channel.read(buffer);
+                readReturned();
+                return n;
             }
             deadline.armRead(readTimeoutNanos);
             try {
-                return channel.read(buffer);
+                int n = channel.read(buffer);
+                readReturned();
+                return n;
             } catch (ClosedChannelException e) {
                 throw timedOutOr(e, "read", readTimeoutNanos);
             } finally {

@@ -1,0 +1,112 @@
+package dev.sockserve;
+
+import static java.nio.charset.StandardCharsets.US_ASCII;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.io.PrintWriter;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/**
+ * Clients that stream without pause keep their handlers from ever parking, and the JDK never preempts a
+ * virtual thread. With one carrier (sockserve's recommended setting on two cores) three of them once kept
+ * every other client from being answered; a light client must still be served.
+ */
+@ExtendWith(LeakCheck.class)
+@Timeout(60)
+class StreamingClientsTest {
+
+    /** An echo server, as the {@code ./sockserve} launcher runs it on two cores, until told to stop. */
+    public static final class EchoServer {
+        public static void main(String[] args) throws Exception {
+            var server = new ThreadingTcpServer(new InetSocketAddress("127.0.0.1", 0),
+                    StreamRequestHandler.of(h -> h.rfile().transferTo(h.wfile())));
+            Thread loop = Thread.ofPlatform().start(server::serveForever);
+            System.out.println("PORT " + ((InetSocketAddress) server.serverAddress()).getPort());
+            new BufferedReader(new InputStreamReader(System.in, US_ASCII)).readLine();
+            server.shutdown();
+            loop.join();
+            server.serverClose();
+        }
+    }
+
+    @Test
+    void aLightClientIsAnsweredWhileThreeOthersStreamWithoutPause() throws Exception {
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        assertTrue(Files.isDirectory(Path.of("target/test-classes")), "run from the module folder");
+        String classpath = Path.of("target/classes").toAbsolutePath() + ":" + Path.of("target/test-classes").toAbsolutePath();
+        Process child = new ProcessBuilder(java, "-Djdk.virtualThreadScheduler.parallelism=1", "-Djdk.readPollers=1",
+                "--enable-native-access=ALL-UNNAMED", "-cp", classpath, EchoServer.class.getName())
+                .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        AtomicBoolean stop = new AtomicBoolean();
+        List<Thread> streams = new ArrayList<>();
+        List<Socket> sockets = new ArrayList<>();
+        try (var out = new BufferedReader(new InputStreamReader(child.getInputStream(), US_ASCII));
+                var cmd = new PrintWriter(child.getOutputStream(), true)) {
+            String portLine = out.readLine();
+            assertTrue(portLine != null && portLine.startsWith("PORT "), "child said " + portLine);
+            int port = Integer.parseInt(portLine.substring(5));
+            for (int i = 0; i < 3; i++) {
+                Socket s = new Socket("127.0.0.1", port);
+                sockets.add(s);
+                streams.add(Thread.ofPlatform().start(() -> {
+                    byte[] chunk = new byte[64 * 1024];
+                    try {
+                        while (!stop.get()) {
+                            s.getOutputStream().write(chunk);
+                        }
+                    } catch (java.io.IOException closed) {
+                        // the test is over
+                    }
+                }));
+                streams.add(Thread.ofPlatform().start(() -> {
+                    byte[] sink = new byte[1 << 20];
+                    try {
+                        while (s.getInputStream().read(sink) >= 0) {
+                            // the echo, drained as fast as it comes
+                        }
+                    } catch (java.io.IOException closed) {
+                        // the test is over
+                    }
+                }));
+            }
+            Thread.sleep(500); // the streams are at full speed
+            try (Socket light = new Socket("127.0.0.1", port)) {
+                light.setSoTimeout(2000); // before the fix, the second round trip never came
+                light.setTcpNoDelay(true);
+                for (int n = 0; n < 50; n++) {
+                    byte[] message = ("light " + n + "\n").getBytes(US_ASCII);
+                    light.getOutputStream().write(message);
+                    assertArrayEquals(message, light.getInputStream().readNBytes(message.length), "round trip " + n);
+                }
+            }
+            stop.set(true);
+            for (Socket s : sockets) {
+                s.close();
+            }
+            for (Thread t : streams) {
+                t.join(5000);
+            }
+            cmd.println("STOP");
+            assertTrue(child.waitFor(30, TimeUnit.SECONDS));
+        } finally {
+            stop.set(true);
+            for (Socket s : sockets) {
+                s.close();
+            }
+            child.destroyForcibly().waitFor();
+        }
+    }
+}

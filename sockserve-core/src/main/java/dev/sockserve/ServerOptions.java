@@ -213,8 +213,9 @@ public final class ServerOptions {
      * waking a thread: on a lightly loaded server that halves the latency of a round trip, for at most
      * this much CPU per wait. With more requests in flight than carriers there is no spin; a virtual-thread
      * handler then yields once before every other read, so the other requests run first and its client's
-     * next message has usually arrived when it reads. Default 50 microseconds; {@link Duration#ZERO} parks
-     * at once and never yields.
+     * next message has usually arrived when it reads, and one whose reads keep finding bytes waiting steps
+     * back behind the other threads about every 60 reads, so a client that streams without pause cannot keep a carrier to
+     * itself. Default 50 microseconds; {@link Duration#ZERO} parks at once and never yields.
      */
     public Duration readSpin() {
         return readSpin;

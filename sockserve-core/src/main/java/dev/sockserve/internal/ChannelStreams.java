@@ -26,13 +26,12 @@ public final class ChannelStreams implements AutoCloseable {
     private final long writeTimeoutNanos;
     private final IoWatchdog.Deadline deadline; // null: no timeouts at all
     private final ReadSpin spin;
-    /** A read that returns within this did not park: its bytes were waiting. */
-    private static final long QUICK_NANOS = 100_000;
-    /** Reads in a row that found their bytes waiting, after which a busy handler yields through the timer. */
-    private static final int QUICK_READS = 64;
+    /** Every this many busy reads, one looks whether bytes already wait: odd, so it falls on both kinds of read. */
+    private static final int SAMPLE_EVERY = 15;
+    /** Looks in a row that found bytes waiting, after which a busy handler steps back through the timer. */
+    private static final int WAITING_SAMPLES = 4;
     private int busyReads; // reads made while the server was busy: which of them yield (see spinForBytes)
-    private int quickReads; // busy reads in a row that returned within QUICK_NANOS: the thread did not park
-    private long busyReadStarted; // 0: the read under way is not timed
+    private int waitingSamples; // looks in a row (one per SAMPLE_EVERY busy reads) that found bytes waiting
 
     public ChannelStreams(SocketChannel channel, Object peer, Duration readTimeout, Duration writeTimeout,
             ReadSpin spin) {
@@ -73,27 +72,31 @@ public final class ChannelStreams implements AutoCloseable {
      *
      * <p>A handler whose client always has more waiting (a stream without pauses) never parks, and the
      * JDK never preempts a virtual thread: with one carrier, three such clients kept twenty others from
-     * being answered at all. After {@value #QUICK_READS} reads in a row that found their bytes waiting, a
-     * busy handler parks for a nanosecond instead: the JDK's timer thread wakes it, so it queues behind
-     * everything woken from outside the carrier, the pollers among them.
+     * being answered at all. Every {@value #SAMPLE_EVERY} busy reads one looks first whether bytes already
+     * wait (before any yield, so a handler waiting for its client finds none); after {@value
+     * #WAITING_SAMPLES} such looks in a row that found bytes, the handler parks for a nanosecond instead:
+     * the JDK's timer thread wakes it, so it queues behind everything woken from outside the carrier, the
+     * pollers among them. A look, not a clock: on a busy machine a read that found its bytes can still
+     * take longer than one that parked.
      */
     private void spinForBytes() {
-        busyReadStarted = 0;
         long end = spin.deadline();
         if (end == 0) {
             if (!spin.busy() || !Thread.currentThread().isVirtual()) {
                 return;
             }
-            if (quickReads >= QUICK_READS) {
-                quickReads = 0;
-                LockSupport.parkNanos(1); // woken by the JDK's timer thread, so queued behind what waits outside
-            } else {
-                int n = busyReads = busyReads == Integer.MAX_VALUE ? 3 : busyReads + 1;
-                if (n > 2 && (n & 1) == 1) {
-                    Thread.yield();
+            int n = busyReads = busyReads == Integer.MAX_VALUE ? 3 : busyReads + 1;
+            if (n % SAMPLE_EVERY == 0) {
+                waitingSamples = waitingNow() ? waitingSamples + 1 : 0;
+                if (waitingSamples >= WAITING_SAMPLES) {
+                    waitingSamples = 0;
+                    LockSupport.parkNanos(1); // woken by the JDK's timer thread, so queued behind what waits outside
+                    return;
                 }
             }
-            busyReadStarted = System.nanoTime();
+            if (n > 2 && (n & 1) == 1) {
+                Thread.yield();
+            }
             return;
         }
         try {
@@ -105,10 +108,11 @@ public final class ChannelStreams implements AutoCloseable {
         }
     }
 
-    /** After a read that {@link #spinForBytes()} timed: counts it when it came back without the thread parking. */
-    private void readReturned() {
-        if (busyReadStarted != 0) {
-            quickReads = System.nanoTime() - busyReadStarted < QUICK_NANOS ? quickReads + 1 : 0;
+    private boolean waitingNow() {
+        try {
+            return waiting() > 0;
+        } catch (IOException e) {
+            return false; // closed or broken: the read that follows reports it
         }
     }
 
@@ -216,7 +220,6 @@ public final class ChannelStreams implements AutoCloseable {
                 if (readTimeoutNanos == 0) {
                     spinForBytes();
                     n = channel.read(smallBuffer.clear()); // not through blockingRead: one frame fewer while parked
-                    readReturned();
                 } else {
                     n = blockingRead(smallBuffer.clear());
                 }
@@ -304,15 +307,11 @@ public final class ChannelStreams implements AutoCloseable {
         private int blockingRead(ByteBuffer buffer) throws IOException {
             spinForBytes();
             if (readTimeoutNanos == 0) {
-                int n = channel.read(buffer);
-                readReturned();
-                return n;
+                return channel.read(buffer);
             }
             deadline.armRead(readTimeoutNanos);
             try {
-                int n = channel.read(buffer);
-                readReturned();
-                return n;
+                return channel.read(buffer);
             } catch (ClosedChannelException e) {
                 throw timedOutOr(e, "read", readTimeoutNanos);
             } finally {

@@ -1,16 +1,16 @@
 package dev.sockserve;
 
+import static java.nio.charset.StandardCharsets.US_ASCII;
 import static java.nio.charset.StandardCharsets.UTF_8;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.IOException;
-import java.net.InetSocketAddress;
-import java.nio.channels.SocketChannel;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.io.PrintWriter;
+import java.net.Socket;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -25,39 +25,21 @@ import org.junit.jupiter.api.extension.ExtendWith;
 @Timeout(60)
 class CarriersTest {
 
-    /** Starts a virtual-thread server, serves one echo, closes it: what a user's program does. */
-    public static final class EchoOnce {
-        public static void main(String[] args) throws Exception {
-            var server = new ThreadingTcpServer(new InetSocketAddress("127.0.0.1", 0),
-                    StreamRequestHandler.of(h -> h.rfile().transferTo(h.wfile())));
-            Thread loop = Thread.ofPlatform().start(server::serveForever);
-            try (var c = SocketChannel.open(server.serverAddress())) {
-                c.write(java.nio.ByteBuffer.wrap(new byte[] {7}));
-                c.shutdownOutput();
-                var reply = java.nio.ByteBuffer.allocate(1);
-                c.read(reply);
-                System.out.println("ECHOED " + reply.get(0));
+    /** Runs an echo server with these options, serves one echo, stops it: the lines it wrote to standard error. */
+    private static List<String> run(String... jvmOptions) throws Exception {
+        Process child = ChildEchoServer.start(jvmOptions);
+        try (var out = new BufferedReader(new InputStreamReader(child.getInputStream(), US_ASCII));
+                var cmd = new PrintWriter(child.getOutputStream(), true)) {
+            try (Socket client = new Socket("127.0.0.1", ChildEchoServer.port(out))) {
+                client.setSoTimeout(10_000);
+                client.getOutputStream().write(7);
+                assertArrayEquals(new byte[] {7}, client.getInputStream().readNBytes(1), "the server worked either way");
             }
-            server.shutdown();
-            loop.join();
-            server.serverClose();
-        }
-    }
-
-    private static List<String> run(String... jvmOptions) throws IOException, InterruptedException {
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        assertTrue(Files.isDirectory(Path.of("target/test-classes")), "run from the module folder");
-        String classpath = Path.of("target/classes").toAbsolutePath() + ":" + Path.of("target/test-classes").toAbsolutePath();
-        List<String> command = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED"));
-        command.addAll(List.of(jvmOptions));
-        command.addAll(List.of("-cp", classpath, EchoOnce.class.getName()));
-        Process child = new ProcessBuilder(command).redirectErrorStream(true).start();
-        try {
-            String output = new String(child.getInputStream().readAllBytes(), UTF_8);
-            assertTrue(child.waitFor(30, TimeUnit.SECONDS), output);
-            assertEquals(0, child.exitValue(), output);
-            assertTrue(output.contains("ECHOED 7"), "the server worked either way: " + output);
-            return output.lines().toList();
+            cmd.println("STOP");
+            String errors = new String(child.getErrorStream().readAllBytes(), UTF_8);
+            assertTrue(child.waitFor(30, TimeUnit.SECONDS), errors);
+            assertEquals(0, child.exitValue(), errors);
+            return errors.lines().toList();
         } finally {
             child.destroyForcibly().waitFor();
         }

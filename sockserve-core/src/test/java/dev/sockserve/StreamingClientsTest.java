@@ -7,10 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.io.PrintWriter;
-import java.net.InetSocketAddress;
 import java.net.Socket;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -28,36 +25,23 @@ import org.junit.jupiter.api.extension.ExtendWith;
 @Timeout(60)
 class StreamingClientsTest {
 
-    /** An echo server, as the {@code ./sockserve} launcher runs it on two cores, until told to stop. */
-    public static final class EchoServer {
-        public static void main(String[] args) throws Exception {
-            var server = new ThreadingTcpServer(new InetSocketAddress("127.0.0.1", 0),
-                    StreamRequestHandler.of(h -> h.rfile().transferTo(h.wfile())));
-            Thread loop = Thread.ofPlatform().start(server::serveForever);
-            System.out.println("PORT " + ((InetSocketAddress) server.serverAddress()).getPort());
-            new BufferedReader(new InputStreamReader(System.in, US_ASCII)).readLine();
-            server.shutdown();
-            loop.join();
-            server.serverClose();
-        }
-    }
-
     @Test
     void aLightClientIsAnsweredWhileThreeOthersStreamWithoutPause() throws Exception {
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        assertTrue(Files.isDirectory(Path.of("target/test-classes")), "run from the module folder");
-        String classpath = Path.of("target/classes").toAbsolutePath() + ":" + Path.of("target/test-classes").toAbsolutePath();
-        Process child = new ProcessBuilder(java, "-Djdk.virtualThreadScheduler.parallelism=1", "-Djdk.readPollers=1",
-                "--enable-native-access=ALL-UNNAMED", "-cp", classpath, EchoServer.class.getName())
-                .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        // the settings the ./sockserve launcher uses on two cores
+        Process child = ChildEchoServer.start("-Djdk.virtualThreadScheduler.parallelism=1", "-Djdk.readPollers=1");
+        Thread errors = Thread.ofPlatform().start(() -> {
+            try {
+                child.getErrorStream().transferTo(System.err);
+            } catch (java.io.IOException ended) {
+                // the child is gone
+            }
+        });
         AtomicBoolean stop = new AtomicBoolean();
         List<Thread> streams = new ArrayList<>();
         List<Socket> sockets = new ArrayList<>();
         try (var out = new BufferedReader(new InputStreamReader(child.getInputStream(), US_ASCII));
                 var cmd = new PrintWriter(child.getOutputStream(), true)) {
-            String portLine = out.readLine();
-            assertTrue(portLine != null && portLine.startsWith("PORT "), "child said " + portLine);
-            int port = Integer.parseInt(portLine.substring(5));
+            int port = ChildEchoServer.port(out);
             for (int i = 0; i < 3; i++) {
                 Socket s = new Socket("127.0.0.1", port);
                 sockets.add(s);
@@ -107,6 +91,7 @@ class StreamingClientsTest {
                 s.close();
             }
             child.destroyForcibly().waitFor();
+            errors.join(5000);
         }
     }
 }

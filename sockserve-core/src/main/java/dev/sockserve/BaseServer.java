@@ -1,7 +1,7 @@
 package dev.sockserve;
 
-import dev.sockserve.internal.InFlight;
 import dev.sockserve.internal.Carriers;
+import dev.sockserve.internal.InFlight;
 import dev.sockserve.internal.ReadSpin;
 import dev.sockserve.internal.RequestThreads;
 import dev.sockserve.internal.ServeLoop;

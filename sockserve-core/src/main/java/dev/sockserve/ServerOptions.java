@@ -214,8 +214,9 @@ public final class ServerOptions {
      * this much CPU per wait. With more requests in flight than carriers there is no spin; a virtual-thread
      * handler then yields once before every other read, so the other requests run first and its client's
      * next message has usually arrived when it reads, and one whose reads keep finding bytes waiting steps
-     * back behind the other threads about every 60 reads, so a client that streams without pause cannot keep a carrier to
-     * itself. Default 50 microseconds; {@link Duration#ZERO} parks at once and never yields.
+     * back behind the other threads about every 60 reads, so a client that streams without pause cannot
+     * keep a carrier to itself. Default 50 microseconds; {@link Duration#ZERO} parks at once and never
+     * yields.
      */
     public Duration readSpin() {
         return readSpin;

@@ -80,9 +80,8 @@ public final class ChannelStreams implements AutoCloseable {
      * take longer than one that parked.
      */
     private void spinForBytes() {
-        long end = spin.deadline();
-        if (end == 0) {
-            if (!spin.busy() || !Thread.currentThread().isVirtual()) {
+        if (spin.busy()) { // one look at the requests in flight per read: this is on every read's path
+            if (!Thread.currentThread().isVirtual()) {
                 return;
             }
             int n = busyReads = busyReads == Integer.MAX_VALUE ? 3 : busyReads + 1;
@@ -97,6 +96,10 @@ public final class ChannelStreams implements AutoCloseable {
             if (n > 2 && (n & 1) == 1) {
                 Thread.yield();
             }
+            return;
+        }
+        long end = spin.deadline();
+        if (end == 0) {
             return;
         }
         try {

@@ -37,8 +37,8 @@ public final class ReadSpin {
         return nanos != 0 && inFlight.getAsInt() > maxInFlight;
     }
 
-    /** The deadline of a spin that starts now, or 0 when no spin is allowed now. */
+    /** The deadline of a spin that starts now, or 0 when reads never spin; for a server found not {@link #busy()}. */
     long deadline() {
-        return allowed() ? System.nanoTime() + nanos : 0;
+        return nanos == 0 ? 0 : System.nanoTime() + nanos;
     }
 }

@@ -92,7 +92,7 @@ final class RequestCycle<R> {
             return false;
         }
         RequestContext request = new RequestContext(server, incoming.request(), incoming.clientAddress(),
-                server.serverAddress());
+                localAddressOf(incoming.request()));
         inFlight.started(incoming.request(), request);
         tell(o -> o.accepted(request));
         if (steps.isEmpty() && !admit(request)) {
@@ -110,6 +110,21 @@ final class RequestCycle<R> {
             accepting = null;
         }
         return true;
+    }
+
+    /** The address the client reached: a connection's own (for a wildcard bind, the interface's), or the server's. */
+    private java.net.SocketAddress localAddressOf(R request) {
+        if (request instanceof java.nio.channels.SocketChannel connection) {
+            try {
+                java.net.SocketAddress local = connection.getLocalAddress(); // kept by the JDK since accept: no system call
+                if (local != null) {
+                    return local;
+                }
+            } catch (IOException closedAlready) {
+                // the server's address is the best left
+            }
+        }
+        return server.serverAddress();
     }
 
     /** {@link BaseServer#processRequest}'s default: the policy runs the request. */

@@ -3,6 +3,7 @@ package dev.sockserve;
 import dev.sockserve.BaseServer.Incoming;
 import dev.sockserve.internal.Deadlines;
 import dev.sockserve.internal.Durations;
+import dev.sockserve.internal.Errors;
 import dev.sockserve.internal.InFlight;
 import dev.sockserve.internal.ServeLoop;
 import java.io.IOException;
@@ -144,8 +145,8 @@ final class RequestCycle<R> {
         acceptFailures.incrementAndGet();
         if (e instanceof java.nio.channels.ClosedChannelException) {
             BaseServer.LOG.log(Level.DEBUG, "accept on " + server.where() + ": socket closed");
-        } else if (String.valueOf(e.getMessage()).contains("Too many open files")) {
-            // EMFILE/ENFILE (the JDK gives no type for them): retrying at once would spin
+        } else if (Errors.isDescriptorExhaustion(e)) {
+            // the connection stays in the backlog; retrying at once would spin
             acceptPausedUntil = System.nanoTime() + ACCEPT_PAUSE_NANOS;
             BaseServer.LOG.log(Level.WARNING, "accept on " + server.where() + " failed: " + e.getMessage()
                     + "; pausing accepts for 1s");
@@ -191,7 +192,7 @@ final class RequestCycle<R> {
         }
         boolean verified;
         try {
-            verified = server.verifyRequest(server.requestOf(request), request.clientAddress());
+            verified = server.verifyRequest(requestOf(request), request.clientAddress());
         } catch (Exception e) {
             BaseServer.LOG.log(Level.WARNING, "verifyRequest failed for " + request + "; request dropped", e);
             verified = false;
@@ -211,7 +212,7 @@ final class RequestCycle<R> {
         AtomicBoolean overran = new AtomicBoolean();
         ScheduledFuture<?> deadline = Deadlines.after(step.deadline(), () -> {
             overran.set(true);
-            server.closeRequest(server.requestOf(request)); // the step's blocked read or write fails now
+            server.closeRequest(requestOf(request)); // the step's blocked read or write fails now
         });
         String failure = null;
         try {
@@ -247,7 +248,7 @@ final class RequestCycle<R> {
         }
         RequestEnd end = RequestEnd.COMPLETED;
         try {
-            server.finishRequest(server.requestOf(request), request.clientAddress());
+            server.finishRequest(requestOf(request), request.clientAddress());
         } catch (Exception e) {
             handleError(request, e);
             end = RequestEnd.failed(e);
@@ -287,7 +288,7 @@ final class RequestCycle<R> {
 
     private void handleError(RequestContext request, Exception e) {
         try {
-            server.handleError(server.requestOf(request), request.clientAddress(), e);
+            server.handleError(requestOf(request), request.clientAddress(), e);
         } catch (Exception second) {
             second.addSuppressed(e);
             BaseServer.LOG.log(Level.ERROR, "handleError failed for " + request, second);
@@ -299,7 +300,7 @@ final class RequestCycle<R> {
         if (!request.markEnded()) {
             return;
         }
-        R r = server.requestOf(request);
+        R r = requestOf(request);
         try {
             server.shutdownRequest(r);
         } catch (RuntimeException e) {
@@ -330,7 +331,7 @@ final class RequestCycle<R> {
             request.cut = true;
             request.runCutActions();
             try {
-                server.closeRequest(server.requestOf(request));
+                server.closeRequest(requestOf(request));
             } catch (RuntimeException e) {
                 BaseServer.LOG.log(Level.WARNING, "closing " + request + " failed", e);
             }
@@ -406,6 +407,11 @@ final class RequestCycle<R> {
                 server.serviceActions();
             }
         };
+    }
+
+    @SuppressWarnings("unchecked") // a context is made only by this cycle, for its server's own requests
+    private R requestOf(RequestContext request) {
+        return (R) request.request();
     }
 
     void onSlotFreed(Runnable action) {

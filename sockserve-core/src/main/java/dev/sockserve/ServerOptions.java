@@ -42,6 +42,7 @@ public final class ServerOptions {
     private List<ConnectionStep> steps = List.of();
     private List<RequestGate> gates = List.of();
     private List<RequestObserver> observers = List.of();
+    private Tls tls;
 
     private ServerOptions() {
     }
@@ -62,6 +63,7 @@ public final class ServerOptions {
         c.steps = steps;
         c.gates = gates;
         c.observers = observers;
+        c.tls = tls;
         return c;
     }
 
@@ -263,6 +265,18 @@ public final class ServerOptions {
     public ServerOptions step(ConnectionStep step) {
         ServerOptions c = copy();
         c.steps = append(steps, Objects.requireNonNull(step, "step"));
+        return c;
+    }
+
+    /** TLS on every connection, if set; see {@link Tls}. Default: none (plain text). */
+    public Optional<Tls> tls() {
+        return Optional.ofNullable(tls);
+    }
+
+    /** These options with TLS: its handshake runs as the last connection step. Stream servers only. */
+    public ServerOptions tls(Tls value) {
+        ServerOptions c = copy();
+        c.tls = Objects.requireNonNull(value, "tls");
         return c;
     }
 

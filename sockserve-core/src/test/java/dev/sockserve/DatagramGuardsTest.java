@@ -16,6 +16,8 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -83,9 +85,10 @@ class DatagramGuardsTest {
         }
     }
 
-    @Test
-    void aWildcardServerRefusesToReplyToAnyLocalAddressWithItsPort() throws Exception {
-        var echo = new CountingEcho("0.0.0.0");
+    @ParameterizedTest
+    @ValueSource(strings = {"0.0.0.0", "::"})
+    void aWildcardServerRefusesToReplyToAnyLocalAddressWithItsPort(String wildcard) throws Exception {
+        var echo = new CountingEcho(wildcard);
         try (Serving s = Serving.start(echo.server)) {
             // arrives from 127.0.0.1:port, an address of this host that the wildcard socket owns
             echo.channel().send(ByteBuffer.wrap(HELLO), new InetSocketAddress("127.0.0.1", echo.port()));

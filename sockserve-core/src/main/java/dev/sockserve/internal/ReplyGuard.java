@@ -97,7 +97,9 @@ public final class ReplyGuard implements DatagramEndpoint {
             return 0;
         }
         int budget = perSecond;
-        if (budget > 0) {
+        // an unbound Unix client has no address to reply to: the transport says so
+        boolean unnamed = target instanceof UnixDomainSocketAddress u && u.getPath().toString().isEmpty();
+        if (budget > 0 && !unnamed) {
             Boolean firstRefusal = spend(target, budget);
             if (firstRefusal != null) {
                 suppressed.incrementAndGet();

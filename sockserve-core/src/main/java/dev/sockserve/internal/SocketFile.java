@@ -26,8 +26,14 @@ public final class SocketFile {
     }
 
     /** Remembers the socket file just created at {@code path}. */
-    public static SocketFile created(Path path) throws IOException {
-        return new SocketFile(path, attributes(path).fileKey());
+    public static SocketFile created(Path path) {
+        Object key;
+        try {
+            key = attributes(path).fileKey();
+        } catch (IOException unreadable) {
+            key = null; // then it is removed if it is still a socket
+        }
+        return new SocketFile(path, key);
     }
 
     public Path path() {

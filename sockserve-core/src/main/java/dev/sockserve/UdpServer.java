@@ -171,6 +171,14 @@ public class UdpServer extends BaseServer<DatagramRequest> {
         replies.budget(repliesPerSecond);
     }
 
+    /**
+     * How the warning about an oversize datagram names the {@link ServerOptions#maxPacketSize()} setting:
+     * {@code "maxPacketSize"}. A command line overrides it with its flag.
+     */
+    protected String maxPacketSizeName() {
+        return "maxPacketSize";
+    }
+
     @Override
     String transportName() {
         return "udp";
@@ -217,7 +225,7 @@ public class UdpServer extends BaseServer<DatagramRequest> {
             int length = received.length(); // -1 when the transport cannot tell
             truncatedLog.log(Level.WARNING, () -> "datagram from " + describe(received.sender()) + " on " + where()
                     + " is longer (" + (length > max ? length + " bytes" : "more than " + max + " bytes")
-                    + ") than maxPacketSize " + max + "; the handler gets its first " + max + " bytes");
+                    + ") than " + maxPacketSizeName() + " " + max + "; the handler gets its first " + max + " bytes");
         }
         return Optional.of(new Incoming<>(new DatagramRequest(data, cut, replies), received.sender()));
     }

@@ -167,7 +167,12 @@ class DatagramGuardsTest {
     void aFloodOfOversizeDatagramsIsCountedExactlyAndLoggedAtMostOnceASecond() throws Exception {
         var server = new UdpServer(new InetSocketAddress("127.0.0.1", 0), DatagramRequestHandler.of(h -> {
             h.wfile().write(h.request().truncated() ? 'T' : 'W');
-        }), ServerOptions.defaults().maxPacketSize(100));
+        }), ServerOptions.defaults().maxPacketSize(100)) {
+            @Override
+            protected String maxPacketSizeName() {
+                return "--max-packet-size"; // as a command names its flag
+            }
+        };
         server.setReplyBudget(0); // one client socket, as fast as it goes
         int flood = 2000;
         try (Serving s = Serving.start(server); Transport.Client c = Transport.UDP4.client(server, dir)) {
@@ -178,9 +183,9 @@ class DatagramGuardsTest {
             }
             double seconds = (System.nanoTime() - start) / 1e9;
             assertEquals(flood, server.truncatedDatagrams());
-            long lines = count("than maxPacketSize 100");
+            long lines = count("than --max-packet-size 100");
             assertTrue(lines >= 1 && lines <= 1 + Math.ceil(seconds), lines + " lines in " + seconds + " s");
-            String first = log.lines().stream().filter(l -> l.contains("than maxPacketSize")).findFirst().orElseThrow();
+            String first = log.lines().stream().filter(l -> l.contains("than --max-packet-size")).findFirst().orElseThrow();
             assertTrue(first.contains("(more than 100 bytes)"), first);
         }
     }

@@ -11,6 +11,7 @@ import java.net.SocketAddress;
 import java.net.SocketException;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
@@ -163,9 +164,14 @@ public final class ReplyGuard implements DatagramEndpoint {
     private boolean isOwn(SocketAddress target) {
         SocketAddress self = own;
         if (target instanceof UnixDomainSocketAddress t) {
-            return self instanceof UnixDomainSocketAddress s && !t.getPath().toString().isEmpty()
-                    && (t.getPath().equals(s.getPath())
-                            || t.getPath().toAbsolutePath().normalize().equals(s.getPath().toAbsolutePath().normalize()));
+            if (!(self instanceof UnixDomainSocketAddress s) || t.getPath().toString().isEmpty()) {
+                return false;
+            }
+            Path mine = s.getPath();
+            Path theirs = t.getPath();
+            // the same file under another spelling (relative, with dots) ends with the same name
+            return theirs.equals(mine) || theirs.toString().endsWith(String.valueOf(mine.getFileName()))
+                    && theirs.toAbsolutePath().normalize().equals(mine.toAbsolutePath().normalize());
         }
         if (!(target instanceof InetSocketAddress t) || !(self instanceof InetSocketAddress s)
                 || t.getPort() != s.getPort() || t.getAddress() == null || s.getAddress() == null) {

@@ -17,6 +17,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -51,10 +52,14 @@ class DatagramGuardsTest {
         final UdpServer server;
 
         CountingEcho(String host) {
+            this(host, Policy.SYNCHRONOUS);
+        }
+
+        CountingEcho(String host, Policy policy) {
             server = new UdpServer(new InetSocketAddress(host, 0), DatagramRequestHandler.of(h -> {
                 handled.incrementAndGet();
                 h.wfile().write(h.packet());
-            }));
+            }), policy.options());
         }
 
         DatagramChannel channel() {
@@ -122,10 +127,11 @@ class DatagramGuardsTest {
         }
     }
 
-    @Test
-    void twoEchoServersKickedIntoAPingPongStopWithinTheirBudget() throws Exception {
-        var a = new CountingEcho("127.0.0.1");
-        var b = new CountingEcho("127.0.0.1");
+    @ParameterizedTest
+    @EnumSource(value = Policy.class, names = {"SYNCHRONOUS", "VIRTUAL_THREADS"})
+    void twoEchoServersKickedIntoAPingPongStopWithinTheirBudget(Policy policy) throws Exception {
+        var a = new CountingEcho("127.0.0.1", policy);
+        var b = new CountingEcho("127.0.0.1", policy);
         assertEquals(UdpServer.DEFAULT_REPLY_BUDGET, a.server.replyBudget());
         try (Serving sa = Serving.start(a.server); Serving sb = Serving.start(b.server)) {
             long start = System.nanoTime();

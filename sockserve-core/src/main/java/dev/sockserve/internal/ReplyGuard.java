@@ -91,10 +91,11 @@ public final class ReplyGuard implements DatagramEndpoint {
 
     @Override
     public int send(ByteBuffer data, SocketAddress target) throws IOException {
+        // logged before counted, so that whoever sees the count finds the line
         if (isOwn(target)) {
-            suppressed.incrementAndGet();
             ownAddressLog.log(Level.WARNING, () -> "not replying to " + describe.apply(target) + " on " + where.get()
                     + ": it is this server's own address (a forged or looped datagram)");
+            suppressed.incrementAndGet();
             return 0;
         }
         int budget = perSecond;
@@ -103,12 +104,12 @@ public final class ReplyGuard implements DatagramEndpoint {
         if (budget > 0 && !unnamed) {
             Boolean firstRefusal = spend(target, budget);
             if (firstRefusal != null) {
-                suppressed.incrementAndGet();
                 if (firstRefusal) {
                     budgetLog.log(Level.WARNING, () -> "replies to " + describe.apply(target) + " on " + where.get()
                             + " exceed the budget of " + budget + " a second (another server answering this one?);"
                             + " dropping them until it slows down");
                 }
+                suppressed.incrementAndGet();
                 return 0;
             }
         }

@@ -103,9 +103,10 @@ class BindingTest {
             }
         }
         var reuse = ServerOptions.defaults().allowReuseAddress(true);
-        try (var first = new UdpServer(new InetSocketAddress("127.0.0.1", 0), DatagramRequestHandler.of(h -> { }), reuse);
-                var second = new UdpServer((InetSocketAddress) first.serverAddress(), DatagramRequestHandler.of(h -> { }),
-                        reuse)) {
+        try (var first = new UdpServer(new InetSocketAddress("127.0.0.1", 0), DatagramRequestHandler.of(h -> { }),
+                reuse);
+                var second = new UdpServer((InetSocketAddress) first.serverAddress(),
+                        DatagramRequestHandler.of(h -> { }), reuse)) {
             assertEquals(first.serverAddress(), second.serverAddress(), "both asked: Python's allow_reuse_address");
         }
     }
@@ -161,8 +162,8 @@ class BindingTest {
             } catch (SocketException full) {
                 assertTrue(full.getMessage().contains("temporarily unavailable"), full.getMessage());
             }
-            var e = assertThrows(UncheckedIOException.class, () -> new UnixStreamServer(UnixDomainSocketAddress.of(path),
-                    StreamRequestHandler.of(h -> { })));
+            var e = assertThrows(UncheckedIOException.class,
+                    () -> new UnixStreamServer(UnixDomainSocketAddress.of(path), StreamRequestHandler.of(h -> { })));
             assertTrue(e.getMessage().contains("Address already in use"), e.getMessage());
             assertTrue(Files.exists(path), "the live server's file is untouched");
         } finally {
@@ -176,7 +177,8 @@ class BindingTest {
     @Timeout(10)
     void startingOnALiveDatagramSocketWhoseQueueIsFullIsRefusedAtOnce() throws Exception {
         Path path = dir.resolve("busy.dgram");
-        try (UnixDatagramSocket busy = UnixDatagramSocket.open(); UnixDatagramSocket sender = UnixDatagramSocket.open()) {
+        try (UnixDatagramSocket busy = UnixDatagramSocket.open();
+                UnixDatagramSocket sender = UnixDatagramSocket.open()) {
             busy.bind(UnixDomainSocketAddress.of(path));
             int sent = 0;
             while (sender.send(ByteBuffer.wrap(HELLO), UnixDomainSocketAddress.of(path)) > 0) {

@@ -191,7 +191,8 @@ class DatagramGuardsTest {
             assertEquals(flood, server.truncatedDatagrams());
             long lines = count("than --max-packet-size 100");
             assertTrue(lines >= 1 && lines <= 1 + Math.ceil(seconds), lines + " lines in " + seconds + " s");
-            String first = log.lines().stream().filter(l -> l.contains("than --max-packet-size")).findFirst().orElseThrow();
+            String first = log.lines().stream().filter(l -> l.contains("than --max-packet-size")).findFirst()
+                    .orElseThrow();
             assertTrue(first.contains("(more than 100 bytes)"), first);
         }
     }

@@ -34,7 +34,8 @@ import java.util.stream.Collectors;
  */
 public final class ReplyGuard implements DatagramEndpoint {
 
-    private static final int SLOTS = 4096; // a power of two
+    // a power of two; 4096 slots (36 KiB) keep sharing rare among the sources active in any one second
+    private static final int SLOTS = 4096;
     private static final long SECOND = 1_000_000_000L;
 
     private final DatagramTransport transport;
@@ -68,7 +69,10 @@ public final class ReplyGuard implements DatagramEndpoint {
         budget(perSecond);
     }
 
-    /** The address the socket was bound to: replies to it (or, for a wildcard, to any local address with its port) are refused. */
+    /**
+     * The address the socket was bound to: replies to it (or, for a wildcard, to any address of this host
+     * with its port) are refused.
+     */
     public void bound(SocketAddress address) {
         this.own = address;
     }
@@ -145,7 +149,8 @@ public final class ReplyGuard implements DatagramEndpoint {
         if (target instanceof InetSocketAddress inet && inet.getAddress() != null) {
             byte[] a = inet.getAddress().getAddress();
             for (int i = 0; i < a.length; i += 4) {
-                h = mix(h ^ ((a[i] & 0xff) << 24 | (a[i + 1] & 0xff) << 16 | (a[i + 2] & 0xff) << 8 | (a[i + 3] & 0xff)));
+                int word = (a[i] & 0xff) << 24 | (a[i + 1] & 0xff) << 16 | (a[i + 2] & 0xff) << 8 | (a[i + 3] & 0xff);
+                h = mix(h ^ word);
             }
             h = mix(h ^ inet.getPort());
         } else {

@@ -62,8 +62,8 @@ class LogLimiterTest {
         }
         assertEquals(2, logger.lines.size());
         assertEquals(2, built[0], "a message left out is never built");
-        assertEquals("WARNING oversize datagram (" + (calls - 2) + " more like it not logged, at most one line per 200ms)",
-                logger.lines.get(1));
+        assertEquals("WARNING oversize datagram (" + (calls - 2)
+                + " more like it not logged, at most one line per 200ms)", logger.lines.get(1));
         assertEquals(0, limiter.suppressed());
     }
 }

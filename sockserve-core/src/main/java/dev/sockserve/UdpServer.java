@@ -235,6 +235,8 @@ public class UdpServer extends BaseServer<DatagramRequest> {
 
     @Override
     void closeSocket() throws IOException {
+        truncatedLog.flush(Level.WARNING, () -> "datagrams longer than " + maxPacketSizeName() + " "
+                + options().maxPacketSize() + " on " + where() + ": " + truncated.get() + " in all");
         transport.close();
     }
 }

@@ -195,5 +195,6 @@ class DatagramGuardsTest {
                     .orElseThrow();
             assertTrue(first.contains("(more than 100 bytes)"), first);
         }
+        assertEquals(1, count(": " + flood + " in all"), "closing reports the end of the flood: " + log.lines());
     }
 }

@@ -62,6 +62,18 @@ public final class LogLimiter {
         return true;
     }
 
+    /**
+     * Logs {@code message} with the count of messages left out since the last line, if any were: for
+     * the end of a flood (a server closing), which no later line would report.
+     */
+    public void flush(Level level, Supplier<String> message) {
+        long left = suppressed.getAndSet(0);
+        if (left > 0) {
+            logger.log(level, message.get() + " (" + left + " more like it not logged, at most one line per "
+                    + intervalText + ")");
+        }
+    }
+
     /** Messages counted but not logged since the last line logged. */
     public long suppressed() {
         return suppressed.get();

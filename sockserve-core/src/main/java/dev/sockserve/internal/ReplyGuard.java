@@ -4,6 +4,7 @@ import dev.sockserve.DatagramEndpoint;
 import java.io.IOException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
+import java.net.Inet4Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.NetworkInterface;
@@ -146,7 +147,9 @@ public final class ReplyGuard implements DatagramEndpoint {
 
     private int slot(SocketAddress target) {
         int h = seed;
-        if (target instanceof InetSocketAddress inet && inet.getAddress() != null) {
+        if (target instanceof InetSocketAddress inet && inet.getAddress() instanceof Inet4Address v4) {
+            h = mix(mix(h ^ v4.hashCode()) ^ inet.getPort()); // an IPv4 address's hash is the address
+        } else if (target instanceof InetSocketAddress inet && inet.getAddress() != null) {
             byte[] a = inet.getAddress().getAddress();
             for (int i = 0; i < a.length; i += 4) {
                 int word = (a[i] & 0xff) << 24 | (a[i + 1] & 0xff) << 16 | (a[i + 2] & 0xff) << 8 | (a[i + 3] & 0xff);

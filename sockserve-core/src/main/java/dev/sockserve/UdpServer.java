@@ -42,7 +42,7 @@ import java.util.function.Supplier;
  * address of this host with the server's port) is never sent, and replies to any one address are held
  * to {@link #replyBudget()} a second, so that two servers answering each other stop at the first reply
  * over it. Such a reply is dropped as UDP may drop it, counted ({@link #suppressedReplies()}) and
- * logged once per source.
+ * logged once per source. A handler that sends through {@link #socket()} itself goes around the guards.
  */
 public class UdpServer extends BaseServer<DatagramRequest> {
 

@@ -50,6 +50,29 @@ public final class TlsChannel implements ByteChannel {
 
     /** Runs the handshake to its end; throws {@link SSLException} with the reason when it fails. */
     public void handshake() throws IOException {
+        try {
+            handshakeSteps();
+        } catch (SSLException e) {
+            sendAlert();
+            throw e;
+        }
+    }
+
+    /** After a failed handshake the engine holds an alert that says why: send it, if the client still listens. */
+    private void sendAlert() {
+        synchronized (writeLock) {
+            try {
+                engine.closeOutbound();
+                while (!engine.isOutboundDone() && wrapAndSend(EMPTY) != SSLEngineResult.Status.CLOSED) {
+                    // until the alert is out
+                }
+            } catch (IOException | RuntimeException clientGone) {
+                // nobody to tell
+            }
+        }
+    }
+
+    private void handshakeSteps() throws IOException {
         engine.beginHandshake();
         while (true) {
             HandshakeStatus status = engine.getHandshakeStatus();

@@ -355,4 +355,17 @@ class TlsTest {
         var error = assertThrows(UncheckedIOException.class, () -> Tls.fromPem(c, k));
         assertTrue(error.getMessage().startsWith(expected), error.getMessage());
     }
+
+    @Test
+    void underProcessesTheChildReadsAndWritesPlainTextWhileTheServerDoesTheTls() throws Exception {
+        var server = new ForkingTcpServer(new InetSocketAddress("127.0.0.1", 0), ForkingTest.PidEcho::new,
+                ServerOptions.defaults().concurrency(Concurrency.processes(4)).tls(serverTls()));
+        try (Serving s = Serving.start(server)) {
+            String out = python(port(server), "");
+            assertTrue(out.startsWith("OK TLSv1.3 ") && out.endsWith(" localhost"), out);
+            String echoed = out.substring("OK TLSv1.3 ".length(), out.length() - " localhost".length());
+            assertTrue(echoed.matches("\\d+ hello over tls"), "the child's pid, then the echo: " + echoed);
+            assertTrue(Long.parseLong(echoed.split(" ")[0]) != ProcessHandle.current().pid(), "answered by a child");
+        }
+    }
 }

@@ -59,16 +59,34 @@ final class AccessRules {
         }
     }
 
-    private final List<Rule> rules;
-    private final Decision fallback;
+    /** The rules as read; replaced whole by {@link #reload()}, so a client is judged by one file's rules. */
+    private record Table(List<Rule> rules, Decision fallback) {
+    }
 
-    private AccessRules(List<Rule> rules, Decision fallback) {
-        this.rules = rules;
-        this.fallback = fallback;
+    private final Optional<Path> file;
+    private volatile Table table;
+
+    private AccessRules(Optional<Path> file, Table table) {
+        this.file = file;
+        this.table = table;
     }
 
     static AccessRules allowAll() {
-        return new AccessRules(List.of(), Decision.ALLOW_ALL);
+        return new AccessRules(Optional.empty(), new Table(List.of(), Decision.ALLOW_ALL));
+    }
+
+    /** The file the rules came from, if any. */
+    Optional<Path> file() {
+        return file;
+    }
+
+    /**
+     * Reads the file again (on SIGHUP; tcpserver reads its rules per connection). A file that cannot be
+     * read or is wrong leaves the rules as they were and throws, the message naming the file and why.
+     */
+    void reload() {
+        Path path = file.orElseThrow(() -> new IllegalStateException("no rules file to read again"));
+        table = read(path).table;
     }
 
     /** Reads a rules file; an {@link IllegalArgumentException} names the file, the line and the fault. */
@@ -79,10 +97,14 @@ final class AccessRules {
         } catch (IOException | UncheckedIOException e) {
             throw new IllegalArgumentException("cannot read rules file " + file + ": " + Formats.reason(e));
         }
-        return parse(file.toString(), lines);
+        return new AccessRules(Optional.of(file), table(file.toString(), lines));
     }
 
     static AccessRules parse(String name, List<String> lines) {
+        return new AccessRules(Optional.empty(), table(name, lines));
+    }
+
+    private static Table table(String name, List<String> lines) {
         List<Rule> rules = new ArrayList<>();
         Decision fallback = null;
         for (int n = 1; n <= lines.size(); n++) {
@@ -106,7 +128,7 @@ final class AccessRules {
                         + " (in '" + lines.get(n - 1).strip() + "')");
             }
         }
-        return new AccessRules(Collections.unmodifiableList(rules), fallback == null ? Decision.ALLOW_ALL : fallback);
+        return new Table(List.copyOf(rules), fallback == null ? Decision.ALLOW_ALL : fallback);
     }
 
     /** A {@code #} outside quotes starts a comment. */
@@ -182,7 +204,7 @@ final class AccessRules {
                 throw new IllegalArgumentException("expected NAME=VALUE after ',', found '" + text.substring(i) + "'");
             }
             String name = text.substring(i, eq).strip();
-            if (!name.matches("[A-Za-z_][A-Za-z0-9_]*")) {
+            if (!VARIABLE.matcher(name).matches()) {
                 throw new IllegalArgumentException("'" + name + "' is not a variable name");
             }
             int v = eq + 1;
@@ -215,6 +237,7 @@ final class AccessRules {
         return new Decision(allow, Collections.unmodifiableMap(settings));
     }
 
+    private static final Pattern VARIABLE = Pattern.compile("[A-Za-z_][A-Za-z0-9_]*");
     private static final Pattern IPV4 = Pattern.compile("(\\d{1,3})\\.(\\d{1,3})\\.(\\d{1,3})\\.(\\d{1,3})");
     private static final Pattern IPV4_PREFIX = Pattern.compile("(\\d{1,3}\\.){1,3}");
     private static final Pattern PREFIX_LENGTH = Pattern.compile("\\d{1,3}");
@@ -322,20 +345,21 @@ final class AccessRules {
 
     /** The decision for a client: its most specific rule, or the default. */
     Decision decide(Optional<InetAddress> client) {
+        Table now = table;
         if (client.isEmpty()) {
-            return fallback;
+            return now.fallback;
         }
         byte[] address = client.get().getAddress();
         if (address.length == 16 && isMappedIpv4(address)) {
             address = Arrays.copyOfRange(address, 12, 16);
         }
         Rule best = null;
-        for (Rule rule : rules) {
+        for (Rule rule : now.rules) {
             if (rule.matches(address) && (best == null || rule.prefixBits > best.prefixBits)) {
                 best = rule;
             }
         }
-        return best != null ? best.decision : fallback;
+        return best != null ? best.decision : now.fallback;
     }
 
     private static boolean isMappedIpv4(byte[] a) {

@@ -141,6 +141,9 @@ record ListenAddress(Kind kind, SocketAddress address) {
         if (problem != null) {
             throw new IllegalArgumentException("'" + shown + "': host '" + Formats.escape(host) + "' " + problem);
         }
+        if (!bracketed && IPV4.matcher(host).matches()) {
+            return InetAddress.ofLiteral(host);
+        }
         try {
             return resolver.resolve(host);
         } catch (UnknownHostException e) {

@@ -292,7 +292,7 @@ final class EventLog {
                 StandardCharsets.UTF_8));
     }
 
-    private void fromCore(LogRecord record) {
+    void fromCore(LogRecord record) {
         String message = new Formatter() {
             @Override
             public String format(LogRecord r) {

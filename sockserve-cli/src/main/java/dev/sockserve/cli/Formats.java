@@ -28,14 +28,17 @@ final class Formats {
         if (n == 0) {
             return "0s";
         }
-        long[] units = {3_600_000_000_000L, 60_000_000_000L, 1_000_000_000L, 1_000_000L, 1_000L};
-        String[] names = {"h", "m", "s", "ms", "us"};
-        for (int i = 0; i < units.length; i++) {
-            if (n % units[i] == 0) {
-                return sign + n / units[i] + names[i];
-            }
+        long hour = 3_600_000_000_000L;
+        long minute = 60_000_000_000L;
+        if (n % hour == 0) {
+            return sign + n / hour + "h";
         }
-        for (int i = 2; i < units.length; i++) { // 1.5s, 2.25ms: the largest unit that reads as a short decimal
+        if (n % minute == 0) {
+            return sign + n / minute + "m";
+        }
+        long[] units = {1_000_000_000L, 1_000_000L, 1_000L}; // 1.5s, 250ms, 2.25ms, 50us: the largest unit that fits
+        String[] names = {"s", "ms", "us"};
+        for (int i = 0; i < units.length; i++) {
             if (n >= units[i]) {
                 return sign + java.math.BigDecimal.valueOf(n).divide(java.math.BigDecimal.valueOf(units[i]))
                         .stripTrailingZeros().toPlainString() + names[i];

@@ -17,7 +17,7 @@ import picocli.CommandLine.UnmatchedArgumentException;
 
 /**
  * The {@code sockserve} command: {@code sockserve SERVICE [--listen URL]... [options] [-- PROGRAM ARGS]}.
- * Exit codes (the README's table): 0 after a clean stop (SIGTERM, SIGINT, SIGHUP-free) or {@code --help};
+ * Exit codes (the README's table): 0 after a clean stop (SIGTERM, SIGINT) or {@code --help};
  * 2 for anything wrong on the command line (a flag, a value, an address's spelling, the rules file, the
  * program), with a one-line message naming it; 1 when the system refuses what was asked (a listener
  * cannot be opened: address in use, not available, permission denied) or serving fails; 128 + N when a

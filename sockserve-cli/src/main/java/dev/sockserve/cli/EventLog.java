@@ -1,18 +1,28 @@
 package dev.sockserve.cli;
 
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
 import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
-import java.util.List;
+import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
+import java.util.function.LongSupplier;
 import java.util.logging.Formatter;
 import java.util.logging.Handler;
 import java.util.logging.Level;
 import java.util.logging.LogManager;
 import java.util.logging.LogRecord;
 import java.util.logging.Logger;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * What the server tells its operator, on standard error. Quiet by default apart from errors; with
@@ -33,7 +43,7 @@ final class EventLog {
         this(out, format, verbose, System::nanoTime);
     }
 
-    EventLog(PrintStream out, Format format, boolean verbose, java.util.function.LongSupplier clock) {
+    EventLog(PrintStream out, Format format, boolean verbose, LongSupplier clock) {
         this.out = out;
         this.format = format;
         this.verbose = verbose;
@@ -117,7 +127,7 @@ final class EventLog {
     static final long REPEAT_WINDOW = 1_000_000_000L;
 
     private final Map<String, Repeats> repeats = new LinkedHashMap<>();
-    private final java.util.function.LongSupplier clock;
+    private final LongSupplier clock;
 
     private void limited(String level, String message, Throwable thrown, String key) {
         long now = clock.getAsLong();
@@ -139,7 +149,7 @@ final class EventLog {
         }
         String text = suppressed == 0 ? message
                 : message + " (" + suppressed + " more like this in the last " + Formats.duration(
-                        java.time.Duration.ofMillis(since / 1_000_000)) + ")";
+                        Duration.ofMillis(since / 1_000_000)) + ")";
         Map<String, Object> fields = fields("message", text);
         if (suppressed > 0) {
             fields.put("repeats", suppressed);
@@ -173,8 +183,8 @@ final class EventLog {
     }
 
     private static String stackTrace(Throwable thrown) {
-        java.io.StringWriter trace = new java.io.StringWriter();
-        thrown.printStackTrace(new java.io.PrintWriter(trace));
+        StringWriter trace = new StringWriter();
+        thrown.printStackTrace(new PrintWriter(trace));
         return trace.toString().stripTrailing();
     }
 
@@ -246,16 +256,16 @@ final class EventLog {
     private static final Map<String, String> CORE_NAMES = Map.of("maxPacketSize", "--max-packet-size",
             "requestQueueSize", "--backlog", "closeGracePeriod", "--grace", "writeTimeout", "--write-timeout",
             "readSpin", "--read-spin");
-    private static final java.util.regex.Pattern CORE_NAME = java.util.regex.Pattern.compile(
+    private static final Pattern CORE_NAME = Pattern.compile(
             "\\b(" + String.join("|", CORE_NAMES.keySet()) + ")\\b");
-    private static final java.util.regex.Pattern ISO_DURATION = java.util.regex.Pattern.compile(
+    private static final Pattern ISO_DURATION = Pattern.compile(
             "\\bPT(\\d+H)?(\\d+M)?(\\d+(\\.\\d+)?S)?\\b");
 
     /** A message of the core in the command's words: flags for option names, {@code 10s} for {@code PT10S}. */
     static String inCommandWords(String message) {
         String named = CORE_NAME.matcher(message).replaceAll(m -> CORE_NAMES.get(m.group(1)));
         return ISO_DURATION.matcher(named).replaceAll(m -> m.group().equals("PT") ? "PT"
-                : java.util.regex.Matcher.quoteReplacement(Formats.duration(java.time.Duration.parse(m.group()))));
+                : Matcher.quoteReplacement(Formats.duration(Duration.parse(m.group()))));
     }
 
     /**
@@ -300,7 +310,7 @@ final class EventLog {
             }
         }.format(record);
         Throwable thrown = record.getThrown();
-        boolean clientCaused = thrown instanceof java.io.IOException;
+        boolean clientCaused = thrown instanceof IOException;
         if (thrown != null && !message.contains(String.valueOf(thrown.getMessage()))) {
             message += ": " + thrown;
         }
@@ -316,11 +326,11 @@ final class EventLog {
     }
 
     /** Standard error's bytes, one log line per line written. */
-    private static final class LineSink extends java.io.OutputStream {
-        private final java.util.function.Consumer<String> lines;
-        private final java.io.ByteArrayOutputStream line = new java.io.ByteArrayOutputStream();
+    private static final class LineSink extends OutputStream {
+        private final Consumer<String> lines;
+        private final ByteArrayOutputStream line = new ByteArrayOutputStream();
 
-        LineSink(java.util.function.Consumer<String> lines) {
+        LineSink(Consumer<String> lines) {
             this.lines = lines;
         }
 

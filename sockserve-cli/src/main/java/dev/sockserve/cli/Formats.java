@@ -2,6 +2,7 @@ package dev.sockserve.cli;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.math.BigDecimal;
 import java.nio.charset.CharacterCodingException;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileSystemException;
@@ -40,7 +41,7 @@ final class Formats {
         String[] names = {"s", "ms", "us"};
         for (int i = 0; i < units.length; i++) {
             if (n >= units[i]) {
-                return sign + java.math.BigDecimal.valueOf(n).divide(java.math.BigDecimal.valueOf(units[i]))
+                return sign + BigDecimal.valueOf(n).divide(BigDecimal.valueOf(units[i]))
                         .stripTrailingZeros().toPlainString() + names[i];
             }
         }

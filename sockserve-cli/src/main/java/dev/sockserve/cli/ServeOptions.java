@@ -1,13 +1,14 @@
 package dev.sockserve.cli;
 
+import dev.sockserve.Concurrency;
+import dev.sockserve.ServerOptions;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.Supplier;
 import java.util.function.UnaryOperator;
-import dev.sockserve.Concurrency;
-import dev.sockserve.ServerOptions;
 import picocli.CommandLine.IDefaultValueProvider;
 import picocli.CommandLine.Model.ArgSpec;
 import picocli.CommandLine.Model.OptionSpec;
@@ -132,7 +133,7 @@ final class ServeOptions {
     }
 
     /** The core's refusal with the flag for the core's name and the value as the user writes it. */
-    private static <T> T checked(String flag, String value, java.util.function.Supplier<T> set) {
+    private static <T> T checked(String flag, String value, Supplier<T> set) {
         try {
             return set.get();
         } catch (IllegalArgumentException e) {

@@ -92,7 +92,11 @@ final class EventLog {
 
     /** Why the command could not start: one line, {@code sockserve: MESSAGE} (JSON: an "error" event). */
     void refused(String message) {
-        event("error", message, fields("message", message));
+        if (format == Format.TEXT && message.startsWith("sockserve ")) { // already names the command and service
+            printLine(Formats.escape(message));
+        } else {
+            event("error", message, fields("message", message));
+        }
     }
 
     /** A warning; repeats from the same place come out at most once a second, with a count (see {@link #limited}). */

@@ -178,13 +178,14 @@ public final class Sockserve {
         Starter starter = (Starter) sub.commandSpec().userObject();
         ServeOptions o = starter.options();
         String name = sub.commandSpec().qualifiedName();
+        EventLog log = new EventLog(err, o.logFormat, o.verbose);
         try {
             o.serverOptions(starter instanceof ExecCommand); // the core checks every value, once
         } catch (IllegalArgumentException e) {
-            err.println(name + ": " + e.getMessage() + " (see '" + name + " --help')");
+            log.refused(name + ": " + e.getMessage() + " (see '" + name + " --help')");
             return new Parsed(null, null, EXIT_USAGE);
         }
-        return new Parsed(starter, new EventLog(err, o.logFormat, o.verbose), EXIT_OK);
+        return new Parsed(starter, log, EXIT_OK);
     }
 
     /** What is wrong, in the command's words: an unknown service or word names the services and the closest one. */

@@ -10,6 +10,7 @@ import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -107,6 +108,18 @@ class CommandLineTest {
         assertRefused(2, "--write-timeout must be positive, was 0s", "echo", "--write-timeout", "0");
         Harness.Refusal refusal = Harness.refuse("echo", "--read-spin", "1500ms");
         assertTrue(refusal.message().contains("was 1.5s") && !refusal.message().contains("PT"), refusal.message());
+    }
+
+    @Test
+    void withJsonLogsARefusalAfterParsingIsOneJsonObject() {
+        for (String[] args : List.of(new String[] {"echo", "--log-format", "json", "--backlog", "0"},
+                new String[] {"echo", "--log-format", "json", "--rules", "/nonexistent/access.rules"})) {
+            Harness.Refusal refusal = Harness.refuse(args);
+            assertEquals(2, refusal.exitCode(), refusal.message());
+            String line = refusal.message().strip();
+            assertTrue(line.startsWith("{\"time\":") && line.endsWith("}") && line.contains("\"event\":\"error\""),
+                    line);
+        }
     }
 
     @Test

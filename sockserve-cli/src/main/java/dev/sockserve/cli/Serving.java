@@ -7,8 +7,13 @@ import dev.sockserve.BaseServer;
 import dev.sockserve.DatagramRequest;
 import dev.sockserve.ServerGroup;
 import dev.sockserve.ServerOptions;
+import dev.sockserve.TcpServer;
+import dev.sockserve.UdpServer;
+import dev.sockserve.UnixDatagramServer;
+import dev.sockserve.UnixStreamServer;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
 import java.net.UnixDomainSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -85,7 +90,7 @@ final class Serving implements AutoCloseable {
                     stream = service.streamHandlers(options.readTimeout());
                     datagram = service.datagramHandlers();
                 }
-                BaseServer<?> server = GatedServers.open(listen, stream, datagram, serverOptions, gatekeeper);
+                BaseServer<?> server = open(listen, stream, datagram, serverOptions.gate(gatekeeper).observer(gatekeeper));
                 servers.add(server);
                 kinds.add(listen.kind());
                 if (server.serverAddress() instanceof UnixDomainSocketAddress unix) {
@@ -100,6 +105,16 @@ final class Serving implements AutoCloseable {
             closeOpened();
             throw new UncheckedIOException(e);
         }
+    }
+
+    private static BaseServer<?> open(ListenAddress listen, Supplier<? extends BaseRequestHandler<SocketChannel>> stream,
+            Supplier<? extends BaseRequestHandler<DatagramRequest>> datagram, ServerOptions options) {
+        return switch (listen.kind()) {
+            case TCP -> new TcpServer((InetSocketAddress) listen.address(), stream, options);
+            case UNIX -> new UnixStreamServer((UnixDomainSocketAddress) listen.address(), stream, options);
+            case UDP -> new UdpServer((InetSocketAddress) listen.address(), datagram, options);
+            case UNIX_DGRAM -> new UnixDatagramServer((UnixDomainSocketAddress) listen.address(), datagram, options);
+        };
     }
 
     private static Object fileKey(Path path) {

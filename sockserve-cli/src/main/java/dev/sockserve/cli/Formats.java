@@ -1,8 +1,8 @@
 package dev.sockserve.cli;
 
+import dev.sockserve.internal.Durations;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.math.BigDecimal;
 import java.nio.charset.CharacterCodingException;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileSystemException;
@@ -16,36 +16,12 @@ final class Formats {
     private Formats() {
     }
 
-    /** As the flags are written: {@code 3s}, {@code 250ms}, {@code 50us}, {@code 2m}, {@code 1h}, {@code 1.5s}; never {@code PT3S}. */
+    /**
+     * As the flags take them and the core's messages write them ({@code 3s}, {@code 250ms}, {@code 50us},
+     * {@code 1m30s}); never {@code PT3S}. The core's {@code Durations} is the one formatter.
+     */
     static String duration(Duration d) {
-        long nanos;
-        try {
-            nanos = d.toNanos();
-        } catch (ArithmeticException tooLong) {
-            return d.toSeconds() + "s";
-        }
-        String sign = nanos < 0 ? "-" : "";
-        long n = Math.abs(nanos);
-        if (n == 0) {
-            return "0s";
-        }
-        long hour = 3_600_000_000_000L;
-        long minute = 60_000_000_000L;
-        if (n % hour == 0) {
-            return sign + n / hour + "h";
-        }
-        if (n % minute == 0) {
-            return sign + n / minute + "m";
-        }
-        long[] units = {1_000_000_000L, 1_000_000L, 1_000L}; // 1.5s, 250ms, 2.25ms, 50us: the largest unit that fits
-        String[] names = {"s", "ms", "us"};
-        for (int i = 0; i < units.length; i++) {
-            if (n >= units[i]) {
-                return sign + BigDecimal.valueOf(n).divide(BigDecimal.valueOf(units[i]))
-                        .stripTrailingZeros().toPlainString() + names[i];
-            }
-        }
-        return sign + n + "ns";
+        return Durations.format(d);
     }
 
     /**

@@ -9,6 +9,8 @@ import java.util.List;
 import java.util.Optional;
 import java.util.function.Supplier;
 import java.util.function.UnaryOperator;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import picocli.CommandLine.IDefaultValueProvider;
 import picocli.CommandLine.Model.ArgSpec;
 import picocli.CommandLine.Model.OptionSpec;
@@ -216,23 +218,38 @@ final class ServeOptions {
         }
     }
 
-    /** {@code 10s}, {@code 500ms}, {@code 50us}, {@code 2m}, {@code 1h}, or a number of seconds. */
+    /**
+     * {@code 10s}, {@code 500ms}, {@code 50us}, {@code 2m}, {@code 1h}, {@code 1m30s}, {@code 1.5s}, or a
+     * number of seconds: what {@link Formats#duration} writes reads back.
+     */
     static final class DurationConverter implements ITypeConverter<Duration> {
+        private static final Pattern PART = Pattern.compile("(\\d+(?:\\.\\d+)?)(h|ms|m|us|ns|s)");
+        private static final Pattern SECONDS = Pattern.compile("\\d+(?:\\.\\d+)?");
+
         @Override
         public Duration convert(String value) {
-            var m = java.util.regex.Pattern.compile("(\\d+(?:\\.\\d+)?)(us|ms|s|m|h)?").matcher(value.strip());
-            if (!m.matches()) {
-                throw new TypeConversionException("'" + value + "' is not a duration; write 10s, 500ms, 50us, 2m or 1h");
+            String text = value.strip();
+            if (SECONDS.matcher(text).matches()) {
+                return Duration.ofNanos(Math.round(Double.parseDouble(text) * 1e9));
             }
-            double amount = Double.parseDouble(m.group(1));
-            String unit = m.group(2) == null ? "s" : m.group(2);
-            double nanos = amount * switch (unit) {
-                case "us" -> 1e3;
-                case "ms" -> 1e6;
-                case "s" -> 1e9;
-                case "m" -> 60e9;
-                default -> 3600e9;
-            };
+            Matcher m = PART.matcher(text);
+            double nanos = 0;
+            int at = 0;
+            while (at < text.length() && m.find(at) && m.start() == at) {
+                nanos += Double.parseDouble(m.group(1)) * switch (m.group(2)) {
+                    case "ns" -> 1;
+                    case "us" -> 1e3;
+                    case "ms" -> 1e6;
+                    case "s" -> 1e9;
+                    case "m" -> 60e9;
+                    default -> 3600e9;
+                };
+                at = m.end();
+            }
+            if (at == 0 || at < text.length()) {
+                throw new TypeConversionException("'" + Formats.escape(value)
+                        + "' is not a duration; write 10s, 500ms, 50us, 2m, 1h or 1m30s");
+            }
             return Duration.ofNanos(Math.round(nanos));
         }
     }

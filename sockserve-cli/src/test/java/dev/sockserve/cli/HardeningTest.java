@@ -1,0 +1,74 @@
+package dev.sockserve.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/** What a hostile client or a failed start-up once did to the command's log and files. */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+@ExtendWith(NoLeaks.class)
+class HardeningTest {
+
+    private Path dir;
+
+    @BeforeEach
+    void makeDir() throws Exception {
+        dir = Harness.tempDir();
+    }
+
+    @AfterEach
+    void deleteDir() throws Exception {
+        Harness.deleteTree(dir);
+    }
+
+    @Test
+    void aUnixClientsPathWithANewlineCannotForgeALogLine() throws Exception {
+        Path socket = dir.resolve("echo.sock");
+        String clientPath = dir.resolve("c\nsockserve: deny 1 forged").toString();
+        try (Harness.InProcess server = Harness.start("echo", "--listen", "unix:" + socket, "-v")) {
+            String reply = Harness.run(List.of("python3", "-c", """
+                    import socket, sys
+                    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    s.bind(sys.argv[2])
+                    s.connect(sys.argv[1])
+                    s.sendall(b'x')
+                    s.shutdown(socket.SHUT_WR)
+                    sys.stdout.write(s.recv(1).decode())
+                    """, socket.toString(), clientPath), 20);
+            assertEquals("x", reply);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (!server.log.toString(StandardCharsets.UTF_8).contains("forged") && System.nanoTime() < deadline) {
+                Thread.sleep(20);
+            }
+            List<String> lines = server.log.toString(StandardCharsets.UTF_8).lines().toList();
+            assertTrue(lines.stream().anyMatch(l -> l.contains("c\\nsockserve: deny 1 forged")), lines.toString());
+            assertFalse(lines.stream().anyMatch(l -> l.startsWith("sockserve: deny")), lines.toString());
+        }
+    }
+
+    @Test
+    void aStartUpThatFailsOnItsSecondListenerRemovesTheFirstsSocketFile() throws Exception {
+        Path socket = dir.resolve("first.sock");
+        try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+            Harness.Refusal refusal = Harness.refuse("echo", "--listen", "unix:" + socket, "--listen",
+                    "tcp://127.0.0.1:" + taken.getLocalPort());
+            assertEquals(1, refusal.exitCode(), refusal.message());
+            assertTrue(refusal.message().contains("Address already in use"), refusal.message());
+        }
+        assertFalse(Files.exists(socket, LinkOption.NOFOLLOW_LINKS), "the first listener's socket file was left");
+    }
+}

@@ -1,5 +1,6 @@
 package dev.sockserve;
 
+import dev.sockserve.internal.Errors;
 import dev.sockserve.internal.ReadSpin;
 import dev.sockserve.internal.ServeLoop;
 import java.io.IOException;
@@ -7,9 +8,7 @@ import java.io.UncheckedIOException;
 import java.lang.System.Logger.Level;
 import java.net.ProtocolFamily;
 import java.net.SocketAddress;
-import java.nio.channels.AsynchronousCloseException;
 import java.nio.channels.Channel;
-import java.nio.channels.ClosedChannelException;
 import java.nio.channels.SelectableChannel;
 import java.time.Duration;
 import java.util.Objects;
@@ -70,12 +69,7 @@ public abstract class BaseServer<R> implements AutoCloseable {
     private final Concurrency concurrency;
     private final RequestCycle<R> cycle;
     private final ReadSpin readSpin;
-    private final Object lifecycle = new Object();
-    private ServeLoop ownLoop; // guarded by lifecycle
-    private volatile ServeLoop activeLoop;
-    private boolean closed; // guarded by lifecycle
-    private final Object closing = new Object();
-    private CloseOutcome closeOutcome; // guarded by closing
+    private final Lifecycle<R> lifecycle;
 
     /**
      * @param address the address to bind
@@ -91,6 +85,7 @@ public abstract class BaseServer<R> implements AutoCloseable {
         this.concurrency = options.concurrency().orElse(defaultConcurrency);
         this.cycle = new RequestCycle<>(this, options, concurrency.maxInFlight().orElse(0));
         this.readSpin = options.readSpin().isZero() ? ReadSpin.NEVER : new ReadSpin(options.readSpin(), cycle::active);
+        this.lifecycle = new Lifecycle<>(this, cycle);
     }
 
     /** When a handler about to block in a read may first look for bytes on the spot (see {@link ServerOptions#readSpin()}). */
@@ -188,7 +183,8 @@ public abstract class BaseServer<R> implements AutoCloseable {
      */
     public final void bindAndActivate() {
         try {
-            if (socketType() == SocketType.DATAGRAM && !options.steps().isEmpty()) {
+            if (socketType() == SocketType.DATAGRAM && (!options.steps().isEmpty() || options.tls().isPresent()
+                    || options.proxyProtocol().isPresent())) {
                 throw new IllegalArgumentException("connection steps apply to stream servers only, not "
                         + transportName() + " " + describe(requestedAddress));
             }
@@ -242,14 +238,7 @@ public abstract class BaseServer<R> implements AutoCloseable {
      */
     public void serveForever(Duration pollInterval) {
         Objects.requireNonNull(pollInterval, "pollInterval");
-        ServeLoop loop = ownLoop();
-        servedBy(loop);
-        try {
-            loop.run(pollInterval);
-        } finally {
-            servedBy(null);
-            closeLoopIfClosed(loop);
-        }
+        lifecycle.serve(pollInterval, false, null);
     }
 
     /**
@@ -258,16 +247,7 @@ public abstract class BaseServer<R> implements AutoCloseable {
      * makes it return without calling {@code handleTimeout()}.
      */
     public void handleRequest() {
-        ServeLoop loop = ownLoop();
-        servedBy(loop);
-        ServeLoop.Once result;
-        try {
-            result = loop.runOnce(options.timeout().orElse(null));
-        } finally {
-            servedBy(null);
-            closeLoopIfClosed(loop);
-        }
-        if (result == ServeLoop.Once.TIMED_OUT) {
+        if (lifecycle.serve(null, true, options.timeout().orElse(null)) == ServeLoop.Once.TIMED_OUT) {
             handleTimeout();
         }
     }
@@ -278,61 +258,16 @@ public abstract class BaseServer<R> implements AutoCloseable {
      * that handler. Called when no loop runs, it makes the next {@code serveForever()} return at once.
      */
     public void shutdown() {
-        ServeLoop loop = activeLoop;
-        if (loop == null) {
-            synchronized (lifecycle) {
-                loop = closed ? null : ownLoopLocked();
-            }
-        }
-        if (loop != null) {
-            loop.stopAndWait();
-        }
+        lifecycle.shutdown();
     }
 
-    private ServeLoop ownLoop() {
-        synchronized (lifecycle) {
-            if (closed) {
-                throw new IllegalStateException("the server on " + where() + " is closed");
-            }
-            return ownLoopLocked();
-        }
-    }
-
-    private ServeLoop ownLoopLocked() {
-        if (ownLoop == null) {
-            ServeLoop loop = new ServeLoop();
-            try {
-                loop.register(endpoint());
-            } catch (IOException e) {
-                loop.close();
-                throw new UncheckedIOException("cannot serve " + where() + ": " + e.getMessage(), e);
-            }
-            ownLoop = loop;
-        }
-        return ownLoop;
-    }
-
-    /** A loop closed under its own handler by serverClose() releases its selector when it returns. */
-    private void closeLoopIfClosed(ServeLoop loop) {
-        if (isClosed()) {
-            loop.close();
-        }
-    }
-
-    /** How a {@link ServeLoop} (this server's own, or a {@link ServerGroup}'s) sees this server. */
+    /** How a {@link ServerGroup}'s loop sees this server. */
     ServeLoop.Endpoint endpoint() {
-        return cycle.endpoint(() -> {
-            ServeLoop loop = activeLoop;
-            return loop != null && loop.stopRequested();
-        });
+        return lifecycle.endpoint();
     }
 
     void servedBy(ServeLoop loop) {
-        if (loop != null && activeLoop != null && activeLoop != loop) {
-            throw new IllegalStateException("the server on " + where() + " is already being served by another loop");
-        }
-        activeLoop = loop;
-        cycle.onSlotFreed(loop == null ? () -> { } : loop::wakeup);
+        lifecycle.servedBy(loop);
     }
 
     // ---- the request cycle's hooks, in order (RequestCycle runs them) ----
@@ -343,17 +278,7 @@ public abstract class BaseServer<R> implements AutoCloseable {
      */
     protected abstract Optional<Incoming<R>> getRequest() throws IOException;
 
-    /**
-     * An accepted request and its client's address: what {@link #getRequest()} returns.
-     * {@snippet :
-     * @Override
-     * protected Optional<Incoming<SocketChannel>> getRequest() throws IOException {
-     *     Optional<Incoming<SocketChannel>> accepted = super.getRequest();
-     *     accepted.ifPresent(in -> log.info("accepted " + in.clientAddress()));
-     *     return accepted;
-     * }
-     * }
-     */
+    /** An accepted request and its client's address: what {@link #getRequest()} returns. */
     public record Incoming<R>(R request, SocketAddress clientAddress) {
         public Incoming {
             Objects.requireNonNull(request, "request");
@@ -406,27 +331,12 @@ public abstract class BaseServer<R> implements AutoCloseable {
      * stack trace. The server carries on.
      */
     protected void handleError(R request, SocketAddress clientAddress, Throwable error) {
-        if (isPeerGone(error)) {
+        if (Errors.isPeerGone(error)) {
             LOG.log(Level.DEBUG, () -> "client " + describe(clientAddress) + " went away: " + error);
         } else {
             LOG.log(Level.ERROR, "error while handling a request from " + describe(clientAddress) + " on "
                     + where(), error);
         }
-    }
-
-    /** Whether {@code t} means the client went away: a reset, a broken pipe, or a connection closed under it. */
-    static boolean isPeerGone(Throwable t) {
-        for (Throwable c = t; c != null; c = c.getCause()) {
-            if (c instanceof AsynchronousCloseException || c instanceof ClosedChannelException) {
-                return true;
-            }
-            // the JDK has no type for ECONNRESET and EPIPE: its message is all there is
-            String m = String.valueOf(c.getMessage());
-            if (m.contains("Connection reset") || m.contains("Broken pipe")) {
-                return true;
-            }
-        }
-        return false;
     }
 
     /** Called by {@link #handleRequest()} when no request came within the timeout. Does nothing by default. */
@@ -446,11 +356,6 @@ public abstract class BaseServer<R> implements AutoCloseable {
     protected void closeRequest(R request) {
     }
 
-    @SuppressWarnings("unchecked") // a context is made only by this server, for its own requests
-    final R requestOf(RequestContext request) {
-        return (R) request.request();
-    }
-
     // ---- closing ----
 
     /**
@@ -464,71 +369,17 @@ public abstract class BaseServer<R> implements AutoCloseable {
      *     when some were cut
      */
     public CloseOutcome serverClose() {
-        synchronized (closing) {
-            if (closeOutcome == null) {
-                closeOutcome = closeOnce();
-            }
-            return closeOutcome;
-        }
+        return lifecycle.close(options);
     }
 
-    /**
-     * Stops serving and closes the listening socket, so that new clients are refused from here on, while
-     * the requests in flight carry on. Idempotent; the first step of {@link #serverClose()}.
-     */
+    /** Closes the listening socket at once, leaving the requests in flight: the first step of a close. */
     final void stopAccepting() {
-        ServeLoop own;
-        synchronized (lifecycle) {
-            if (closed) {
-                return;
-            }
-            closed = true;
-            own = ownLoop;
-        }
-        ServeLoop running = activeLoop;
-        boolean loopBusy = running != null && (running.runsOn(Thread.currentThread()) || running.busyServing());
-        if (running != null) {
-            if (loopBusy) {
-                running.requestStop(); // a synchronous handler runs on it: it ends when that handler returns
-            } else {
-                running.stopAndWait();
-            }
-        }
-        try {
-            closeSocket();
-        } catch (IOException e) {
-            LOG.log(Level.WARNING, "closing " + where() + " failed: " + e.getMessage(), e);
-        }
-        // the JDK defers closing a channel still registered with a selector until that selector next
-        // selects or closes; until then the kernel would go on completing connections nobody accepts
-        if (own != null && !(loopBusy && running == own && running.runsOn(Thread.currentThread()))) {
-            own.close();
-        }
-        if (running != null && running != own && !loopBusy) {
-            running.releaseClosedChannels();
-        }
-    }
-
-    private CloseOutcome closeOnce() {
-        stopAccepting();
-        ServeLoop running = activeLoop;
-        if (running != null && running.runsOn(Thread.currentThread())) {
-            return CloseOutcome.GRACEFUL; // a handler closing its own server: its request carries on
-        }
-        Dispatch<R> dispatch = cycle.dispatch();
-        if (dispatch == null) {
-            return CloseOutcome.GRACEFUL; // never bound
-        }
-        CloseOutcome outcome = dispatch.drain(cycle, options);
-        dispatch.close();
-        return outcome;
+        lifecycle.stopAccepting();
     }
 
     /** Whether {@link #serverClose()} has run. */
     public boolean isClosed() {
-        synchronized (lifecycle) {
-            return closed;
-        }
+        return lifecycle.isClosed();
     }
 
     /** {@link #serverClose()}, for try-with-resources (Python's {@code with} statement). */

@@ -3,7 +3,9 @@ package dev.sockserve;
 import dev.sockserve.BaseServer.Incoming;
 import dev.sockserve.internal.Deadlines;
 import dev.sockserve.internal.Durations;
+import dev.sockserve.internal.Errors;
 import dev.sockserve.internal.InFlight;
+import dev.sockserve.internal.LogLimiter;
 import dev.sockserve.internal.ServeLoop;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -39,6 +41,8 @@ final class RequestCycle<R> {
     private final List<RequestObserver> observers;
     private final AtomicLong acceptFailures = new AtomicLong();
     private final AtomicLong refused = new AtomicLong();
+    // a flood of refused connections (port scans, a misconfigured proxy) logs a line a second, with a count
+    private final LogLimiter refusals = new LogLimiter(BaseServer.LOG, Duration.ofSeconds(1));
     private volatile Dispatch<R> dispatch;
     private volatile long acceptPausedUntil;
     private RequestContext accepting; // the request the serving thread is handing to processRequest
@@ -47,7 +51,11 @@ final class RequestCycle<R> {
         this.server = server;
         this.options = options;
         this.inFlight = new InFlight<>(limit);
-        this.steps = options.steps();
+        List<ConnectionStep> all = new java.util.ArrayList<>();
+        options.proxyProtocol().ifPresent(proxy -> all.add(proxy.step())); // the first bytes on the wire
+        all.addAll(options.steps());
+        options.tls().ifPresent(tls -> all.add(tls.step())); // after any PROXY header, which comes in plain text
+        this.steps = List.copyOf(all);
         this.gates = options.gates();
         this.observers = options.observers();
     }
@@ -144,8 +152,8 @@ final class RequestCycle<R> {
         acceptFailures.incrementAndGet();
         if (e instanceof java.nio.channels.ClosedChannelException) {
             BaseServer.LOG.log(Level.DEBUG, "accept on " + server.where() + ": socket closed");
-        } else if (String.valueOf(e.getMessage()).contains("Too many open files")) {
-            // EMFILE/ENFILE (the JDK gives no type for them): retrying at once would spin
+        } else if (Errors.isDescriptorExhaustion(e)) {
+            // the connection stays in the backlog; retrying at once would spin
             acceptPausedUntil = System.nanoTime() + ACCEPT_PAUSE_NANOS;
             BaseServer.LOG.log(Level.WARNING, "accept on " + server.where() + " failed: " + e.getMessage()
                     + "; pausing accepts for 1s");
@@ -169,10 +177,13 @@ final class RequestCycle<R> {
             return true;
         }
         for (ConnectionStep step : steps) {
-            Optional<String> refusal = runStep(step, request);
+            Optional<Refusal> refusal = runStep(step, request);
             if (refusal.isPresent()) {
-                BaseServer.LOG.log(Level.INFO, "refused " + request + ": " + refusal.get());
-                return refuse(request, refusal.get());
+                Refusal r = refusal.get();
+                if (BaseServer.LOG.isLoggable(r.level())) {
+                    refusals.log(r.level(), () -> "refused " + request + ": " + r.reason());
+                }
+                return refuse(request, refusal.get().reason());
             }
         }
         for (RequestGate gate : gates) {
@@ -191,7 +202,7 @@ final class RequestCycle<R> {
         }
         boolean verified;
         try {
-            verified = server.verifyRequest(server.requestOf(request), request.clientAddress());
+            verified = server.verifyRequest(requestOf(request), request.clientAddress());
         } catch (Exception e) {
             BaseServer.LOG.log(Level.WARNING, "verifyRequest failed for " + request + "; request dropped", e);
             verified = false;
@@ -207,23 +218,27 @@ final class RequestCycle<R> {
         return true;
     }
 
-    private Optional<String> runStep(ConnectionStep step, RequestContext request) {
+    private record Refusal(String reason, Level level) {
+    }
+
+    private Optional<Refusal> runStep(ConnectionStep step, RequestContext request) {
         AtomicBoolean overran = new AtomicBoolean();
         ScheduledFuture<?> deadline = Deadlines.after(step.deadline(), () -> {
             overran.set(true);
-            server.closeRequest(server.requestOf(request)); // the step's blocked read or write fails now
+            server.closeRequest(requestOf(request)); // the step's blocked read or write fails now
         });
-        String failure = null;
+        Refusal failure = null;
         try {
             step.apply(request);
         } catch (RequestRefusedException e) {
-            failure = step.name() + ": " + e.getMessage();
+            failure = new Refusal(step.name() + ": " + e.getMessage(), e.level());
         } catch (IOException | RuntimeException e) {
-            failure = step.name() + " failed: " + e;
+            failure = new Refusal(step.name() + " failed: " + e, Level.INFO);
         }
         deadline.cancel(false);
         if (overran.get()) {
-            return Optional.of(step.name() + " did not finish within " + Durations.format(step.deadline()));
+            return Optional.of(new Refusal(step.name() + " did not finish within " + Durations.format(step.deadline()),
+                    Level.INFO));
         }
         return Optional.ofNullable(failure);
     }
@@ -247,7 +262,7 @@ final class RequestCycle<R> {
         }
         RequestEnd end = RequestEnd.COMPLETED;
         try {
-            server.finishRequest(server.requestOf(request), request.clientAddress());
+            server.finishRequest(requestOf(request), request.clientAddress());
         } catch (Exception e) {
             handleError(request, e);
             end = RequestEnd.failed(e);
@@ -287,7 +302,7 @@ final class RequestCycle<R> {
 
     private void handleError(RequestContext request, Exception e) {
         try {
-            server.handleError(server.requestOf(request), request.clientAddress(), e);
+            server.handleError(requestOf(request), request.clientAddress(), e);
         } catch (Exception second) {
             second.addSuppressed(e);
             BaseServer.LOG.log(Level.ERROR, "handleError failed for " + request, second);
@@ -299,7 +314,14 @@ final class RequestCycle<R> {
         if (!request.markEnded()) {
             return;
         }
-        R r = server.requestOf(request);
+        R r = requestOf(request);
+        if (request.channelWrapped()) {
+            try {
+                request.channel().orElseThrow().close(); // TLS: close_notify before the half-close
+            } catch (IOException | RuntimeException e) {
+                BaseServer.LOG.log(Level.DEBUG, () -> "ending the wrapped channel of " + request + " failed: " + e);
+            }
+        }
         try {
             server.shutdownRequest(r);
         } catch (RuntimeException e) {
@@ -330,7 +352,7 @@ final class RequestCycle<R> {
             request.cut = true;
             request.runCutActions();
             try {
-                server.closeRequest(server.requestOf(request));
+                server.closeRequest(requestOf(request));
             } catch (RuntimeException e) {
                 BaseServer.LOG.log(Level.WARNING, "closing " + request + " failed", e);
             }
@@ -406,6 +428,11 @@ final class RequestCycle<R> {
                 server.serviceActions();
             }
         };
+    }
+
+    @SuppressWarnings("unchecked") // a context is made only by this cycle, for its server's own requests
+    private R requestOf(RequestContext request) {
+        return (R) request.request();
     }
 
     void onSlotFreed(Runnable action) {

@@ -471,7 +471,8 @@ class LifecycleTest {
             assertTrue(seen.get() instanceof SocketTimeoutException, "got " + seen.get());
             assertTrue(seen.get().getMessage().contains("timed out"), seen.get().getMessage());
             if (transport == Transport.TCP4) {
-                assertTrue(seen.get().getMessage().contains("127.0.0.1"), "names the client: " + seen.get().getMessage());
+                assertTrue(seen.get().getMessage().contains("127.0.0.1"), "names the client: "
+                        + seen.get().getMessage());
             }
         }
     }

@@ -16,7 +16,9 @@ import java.nio.channels.SocketChannel;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
 
@@ -118,7 +120,7 @@ public enum Transport {
         public final AtomicInteger shutdownRequests = new AtomicInteger();
         /** Requests that ended with an {@link Exception} from the handler (what {@code handleError} gets). */
         public final AtomicInteger handledErrors = new AtomicInteger();
-        public final java.util.Map<RequestEnd.Reason, AtomicInteger> endedBy = new java.util.concurrent.ConcurrentHashMap<>();
+        public final Map<RequestEnd.Reason, AtomicInteger> endedBy = new ConcurrentHashMap<>();
         public volatile Throwable lastError;
 
         public boolean verify(SocketAddress client) {

@@ -2,12 +2,14 @@ package dev.sockserve.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import dev.sockserve.Await;
+import java.io.BufferedReader;
 import java.io.ByteArrayOutputStream;
 import java.io.File;
 import java.io.IOException;
+import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -17,7 +19,10 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * What the command's tests share: a server in this JVM or in a child JVM, a python3 client. The leak check
@@ -123,9 +128,8 @@ final class Harness {
         List<String> verbose = new ArrayList<>(args);
         verbose.add(1, "-v");
         Process process = childJvm(verbose).start();
-        var err = new java.io.BufferedReader(new java.io.InputStreamReader(process.getErrorStream(),
-                StandardCharsets.UTF_8));
-        java.util.concurrent.CompletableFuture<List<String>> serving = new java.util.concurrent.CompletableFuture<>();
+        var err = new BufferedReader(new InputStreamReader(process.getErrorStream(), StandardCharsets.UTF_8));
+        CompletableFuture<List<String>> serving = new CompletableFuture<>();
         Thread.ofVirtual().start(() -> {
             try {
                 for (String line; (line = err.readLine()) != null;) {
@@ -140,8 +144,8 @@ final class Harness {
             serving.completeExceptionally(new AssertionError("the command ended without serving"));
         });
         try {
-            return new Child(process, serving.get(dev.sockserve.Await.DEADLINE.toSeconds(), TimeUnit.SECONDS));
-        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            return new Child(process, serving.get(Await.DEADLINE.toSeconds(), TimeUnit.SECONDS));
+        } catch (ExecutionException | TimeoutException e) {
             process.destroyForcibly().waitFor();
             throw new AssertionError("the command did not say where it serves", e);
         }

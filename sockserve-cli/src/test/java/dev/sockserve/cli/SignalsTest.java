@@ -35,14 +35,12 @@ class SignalsTest {
         }
     }
 
+    /** exec cat on a port of the kernel's choosing, with {@code options}; returns the port. */
     private int start(String... options) throws Exception {
-        int port = Harness.freePort();
-        List<String> args = new java.util.ArrayList<>(List.of("exec", "--listen", "tcp://127.0.0.1:" + port));
+        List<String> args = new java.util.ArrayList<>(List.of("exec", "--listen", "tcp://127.0.0.1:0"));
         args.addAll(List.of(options));
         args.addAll(List.of("--", "cat"));
-        server = Harness.childJvm(args).redirectError(ProcessBuilder.Redirect.INHERIT).start();
-        ExecTest.awaitListening(port);
-        return port;
+        return startLogged(args.toArray(String[]::new));
     }
 
     private static String roundTrip(Socket socket, String message) throws IOException {
@@ -150,7 +148,7 @@ class SignalsTest {
         }
         logFile = dir.resolve("log");
         List<String> all = new java.util.ArrayList<>(List.of(args));
-        all.add("-v");
+        all.add(1, "-v"); // after the service: before a program's --
         server = Harness.childJvm(all).redirectErrorStream(true).redirectOutput(logFile.toFile()).start();
         String serving = awaitLog("sockserve: serving ");
         java.util.regex.Matcher port = java.util.regex.Pattern.compile("tcp://127\\.0\\.0\\.1:(\\d+)").matcher(serving);

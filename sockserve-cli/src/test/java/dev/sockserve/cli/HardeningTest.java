@@ -61,6 +61,18 @@ class HardeningTest {
     }
 
     @Test
+    void sighupWithoutARulesFileSaysSoAndServesOn() throws Exception {
+        try (Harness.InProcess server = Harness.start("echo", "--listen", "tcp://127.0.0.1:0")) {
+            server.serving.reloadRules();
+            assertEquals("sockserve: warning: SIGHUP: there is no --rules file to read again",
+                    server.log.toString(StandardCharsets.UTF_8).strip());
+            String address = server.address(0);
+            assertEquals("x", new String(Harness.python("tcp", Harness.targetOf(address), new byte[] {'x'}, "shut", -1),
+                    StandardCharsets.US_ASCII));
+        }
+    }
+
+    @Test
     void aStartUpThatFailsOnItsSecondListenerRemovesTheFirstsSocketFile() throws Exception {
         Path socket = dir.resolve("first.sock");
         try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {

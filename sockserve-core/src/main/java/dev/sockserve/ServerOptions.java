@@ -43,6 +43,7 @@ public final class ServerOptions {
     private List<RequestGate> gates = List.of();
     private List<RequestObserver> observers = List.of();
     private Tls tls;
+    private ProxyProtocol proxyProtocol;
 
     private ServerOptions() {
     }
@@ -64,6 +65,7 @@ public final class ServerOptions {
         c.gates = gates;
         c.observers = observers;
         c.tls = tls;
+        c.proxyProtocol = proxyProtocol;
         return c;
     }
 
@@ -265,6 +267,18 @@ public final class ServerOptions {
     public ServerOptions step(ConnectionStep step) {
         ServerOptions c = copy();
         c.steps = append(steps, Objects.requireNonNull(step, "step"));
+        return c;
+    }
+
+    /** Whether every connection starts with a PROXY protocol header; see {@link ProxyProtocol}. Default: no. */
+    public Optional<ProxyProtocol> proxyProtocol() {
+        return Optional.ofNullable(proxyProtocol);
+    }
+
+    /** These options expecting a PROXY protocol header: it is read as the first connection step. Stream servers only. */
+    public ServerOptions proxyProtocol(ProxyProtocol value) {
+        ServerOptions c = copy();
+        c.proxyProtocol = Objects.requireNonNull(value, "proxyProtocol");
         return c;
     }
 

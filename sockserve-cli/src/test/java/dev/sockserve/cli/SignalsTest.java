@@ -10,6 +10,8 @@ import java.io.IOException;
 import java.net.ConnectException;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -35,14 +37,12 @@ class SignalsTest {
         }
     }
 
-    /** Starts {@code exec -- cat} on loopback port 0; returns the port it says it bound. */
+    /** exec cat on a port of the kernel's choosing, with {@code options}; returns the port. */
     private int start(String... options) throws Exception {
         List<String> args = new java.util.ArrayList<>(List.of("exec", "--listen", "tcp://127.0.0.1:0"));
         args.addAll(List.of(options));
         args.addAll(List.of("--", "cat"));
-        Harness.Child child = Harness.startChild(args);
-        server = child.process();
-        return child.port(0);
+        return startLogged(args.toArray(String[]::new));
     }
 
     private static String roundTrip(Socket socket, String message) throws IOException {
@@ -120,5 +120,115 @@ class SignalsTest {
             cat.onExit().completeOnTimeout(cat, 5, TimeUnit.SECONDS).join();
             assertFalse(cat.isAlive(), "the child outlived the server");
         }
+    }
+
+    // ---- the command with its log in a file: SIGHUP, the second signal, socket files ----
+
+    private Path dir;
+    private Path logFile;
+
+    @AfterEach
+    void deleteDir() throws Exception {
+        if (dir != null) {
+            Harness.deleteTree(dir);
+        }
+    }
+
+    /** Starts the command with -v, its log in a file; returns its first listener's port. */
+    private int startLogged(String... args) throws Exception {
+        if (dir == null) {
+            dir = Harness.tempDir();
+        }
+        logFile = dir.resolve("log");
+        List<String> all = new java.util.ArrayList<>(List.of(args));
+        all.add(1, "-v"); // after the service: before a program's --
+        server = Harness.childJvm(all).redirectErrorStream(true).redirectOutput(logFile.toFile()).start();
+        String serving = awaitLog("sockserve: serving ");
+        java.util.regex.Matcher port = java.util.regex.Pattern.compile("tcp://127\\.0\\.0\\.1:(\\d+)").matcher(serving);
+        assertTrue(port.find(), serving);
+        return Integer.parseInt(port.group(1));
+    }
+
+    /** The first log line containing {@code text}, waited for with a deadline. */
+    private String awaitLog(String text) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (System.nanoTime() < deadline) {
+            for (String line : Files.readAllLines(logFile)) {
+                if (line.contains(text)) {
+                    return line;
+                }
+            }
+            assertTrue(server.isAlive(), () -> "the command ended: " + readLog());
+            Thread.sleep(20);
+        }
+        throw new AssertionError("no log line with '" + text + "': " + readLog());
+    }
+
+    private String readLog() {
+        try {
+            return Files.readString(logFile);
+        } catch (IOException e) {
+            return e.toString();
+        }
+    }
+
+    private static boolean served(int port) throws IOException {
+        try (Socket client = new Socket("127.0.0.1", port)) {
+            client.setSoTimeout(10_000);
+            client.getOutputStream().write('x');
+            return client.getInputStream().read() == 'x'; // a denied client is closed unanswered
+        }
+    }
+
+    @Test
+    void sighupReadsTheRulesAgainAndKeepsThemWhenTheNewFileIsBad() throws Exception {
+        dir = Harness.tempDir();
+        Path rules = dir.resolve("rules");
+        Files.writeString(rules, "127.0.0.1:allow\n:deny\n");
+        int port = startLogged("echo", "--listen", "tcp://127.0.0.1:0", "--rules", rules.toString());
+        assertTrue(served(port));
+        Files.writeString(rules, "127.0.0.1:deny\n");
+        signal("HUP");
+        awaitLog("SIGHUP: read the rules in " + rules + " again");
+        assertFalse(served(port), "denied by the new rules");
+        Files.writeString(rules, "# allow all?\n..:allow\n");
+        signal("HUP");
+        String kept = awaitLog("SIGHUP: kept the rules as they were");
+        assertTrue(kept.contains(rules + " line 2"), kept);
+        assertFalse(served(port), "the old rules still hold");
+        assertTrue(server.isAlive());
+        signal("TERM");
+        assertTrue(server.waitFor(20, TimeUnit.SECONDS));
+        assertEquals(0, server.exitValue());
+    }
+
+    @Test
+    void aSecondSignalEndsAtOnceRemovesTheSocketFileAndExits143() throws Exception {
+        dir = Harness.tempDir();
+        Path socket = dir.resolve("echo.sock");
+        int port = startLogged("echo", "--listen", "tcp://127.0.0.1:0", "--listen", "unix:" + socket, "--grace", "60s");
+        assertTrue(Files.exists(socket));
+        try (Socket client = new Socket("127.0.0.1", port)) {
+            client.setSoTimeout(20_000);
+            assertEquals("x", roundTrip(client, "x"));
+            signal("TERM");
+            awaitLog("no new connections");
+            signal("TERM");
+            assertTrue(server.waitFor(10, TimeUnit.SECONDS), "a second signal should end the command at once");
+            assertEquals(128 + 15, server.exitValue());
+            assertFalse(Files.exists(socket, java.nio.file.LinkOption.NOFOLLOW_LINKS), "the socket file was left");
+        }
+    }
+
+    @Test
+    void sigtermRemovesTheSocketFile() throws Exception {
+        dir = Harness.tempDir();
+        Path socket = dir.resolve("echo.sock");
+        startLogged("echo", "--listen", "tcp://127.0.0.1:0", "--listen", "unix:" + socket);
+        assertTrue(Files.exists(socket));
+        signal("TERM");
+        assertTrue(server.waitFor(20, TimeUnit.SECONDS));
+        assertEquals(0, server.exitValue());
+        assertFalse(Files.exists(socket, java.nio.file.LinkOption.NOFOLLOW_LINKS), "the socket file was left");
     }
 }

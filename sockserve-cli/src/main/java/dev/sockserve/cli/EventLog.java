@@ -162,6 +162,10 @@ final class EventLog {
         String text = suppressed == 0 ? message
                 : message + " (" + suppressed + " more like this in the last " + Formats.duration(
                         Duration.ofMillis(since / 1_000_000)) + ")";
+        emit(level, text, suppressed, thrown);
+    }
+
+    private void emit(String level, String text, int suppressed, Throwable thrown) {
         Map<String, Object> fields = fields("message", text);
         if (suppressed > 0) {
             fields.put("repeats", suppressed);
@@ -330,8 +334,11 @@ final class EventLog {
         int level = record.getLevel().intValue();
         String key = record.getSourceClassName() + "#" + record.getSourceMethodName() + ":" + record.getLevel()
                 + (thrown == null ? "" : ":" + thrown.getClass().getName());
-        if (level >= Level.WARNING.intValue()) {
-            limited(level >= Level.SEVERE.intValue() ? "error" : "warning", message, clientCaused ? null : thrown, key);
+        String name = level >= Level.SEVERE.intValue() ? "error" : "warning";
+        if (level >= Level.WARNING.intValue() && String.valueOf(record.getSourceClassName()).endsWith(".LogLimiter")) {
+            emit(name, message, 0, clientCaused ? null : thrown); // the core limited it already, with its count
+        } else if (level >= Level.WARNING.intValue()) {
+            limited(name, message, clientCaused ? null : thrown, key);
         } else {
             info(message);
         }

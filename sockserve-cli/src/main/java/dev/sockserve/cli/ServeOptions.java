@@ -231,26 +231,23 @@ final class ServeOptions {
      * {@code --backlog must be at least 1, was 0}.
      */
     ServerOptions serverOptions(boolean exec) {
-        int max = limit != null ? limit : exec ? EXEC_LIMIT : 0;
-        Concurrency policy = switch (concurrency) {
-            case synchronous -> Concurrency.synchronous();
-            case threads -> Concurrency.threads();
-            case virtual -> Concurrency.virtualThreads();
-        };
         if (limit != null && concurrency == ConcurrencyChoice.synchronous) {
             throw new IllegalArgumentException("-c needs --concurrency threads or virtual: synchronous serves one "
                     + "request at a time");
         }
-        if ((limit != null || max > 0) && concurrency != ConcurrencyChoice.synchronous) {
-            Concurrency unlimited = policy;
-            policy = checked("-c", String.valueOf(max), () -> unlimited.limit(max));
-        }
+        Concurrency unlimited = switch (concurrency) {
+            case synchronous -> Concurrency.synchronous();
+            case threads -> Concurrency.threads();
+            case virtual -> Concurrency.virtualThreads();
+        };
+        int max = limit != null ? limit : EXEC_LIMIT;
+        Concurrency chosen = concurrency == ConcurrencyChoice.synchronous || (limit == null && !exec) ? unlimited
+                : checked("-c", String.valueOf(max), () -> unlimited.limit(max));
         if (readTimeout != null && readTimeout.isZero()) {
             throw new IllegalArgumentException("--read-timeout must be more than 0");
         }
         tls(); // the files are read here, so a bad one is refused before anything listens
         proxy();
-        Concurrency chosen = policy;
         ServerOptions o = CORE.allowReuseAddress(true); // a restarted server must not wait out TIME_WAIT
         o = set(o, "--backlog", String.valueOf(backlog), x -> x.requestQueueSize(backlog));
         o = set(o, "--max-packet-size", String.valueOf(maxPacketSize), x -> x.maxPacketSize(maxPacketSize));

@@ -3,6 +3,7 @@ package dev.sockserve.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.sockserve.LeakCheck;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.net.InetAddress;
@@ -18,7 +19,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 
 /** Wrong flags, addresses, rules and programs are refused at start-up with one line naming them; help says it all. */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
-@ExtendWith(NoLeaks.class)
+@ExtendWith(LeakCheck.class)
 class CommandLineTest {
 
     private static void assertRefused(int exitCode, String named, String... args) {

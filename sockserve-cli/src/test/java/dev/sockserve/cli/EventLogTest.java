@@ -114,6 +114,22 @@ class EventLogTest {
                 lines().subList(3, lines().size()));
     }
 
+    @Test
+    void whatTheCoreLimitedItselfIsNotLimitedAgainButTheRestIs() {
+        EventLog log = log(EventLog.Format.TEXT, false);
+        for (String source : List.of("dev.sockserve.internal.LogLimiter", "dev.sockserve.UdpServer")) {
+            for (int i = 0; i < 2; i++) {
+                LogRecord record = new LogRecord(Level.WARNING, "from " + source + " " + i);
+                record.setSourceClassName(source);
+                record.setSourceMethodName("log");
+                log.fromCore(record);
+            }
+        }
+        assertEquals(List.of("sockserve: warning: from dev.sockserve.internal.LogLimiter 0",
+                "sockserve: warning: from dev.sockserve.internal.LogLimiter 1",
+                "sockserve: warning: from dev.sockserve.UdpServer 0"), lines());
+    }
+
     private static void warnFromOnePlace(EventLog log, int i) {
         log.warning("datagram " + i + " is too long");
     }

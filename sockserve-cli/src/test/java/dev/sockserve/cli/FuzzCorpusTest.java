@@ -41,4 +41,9 @@ class FuzzCorpusTest {
     void everyListenInputIsReadOrRefusedInOneLine() throws IOException {
         assertTrue(replay("listen", ListenAddressFuzzer::fuzzerTestOneInput) > 0);
     }
+
+    @Test
+    void everyProxyHeaderInputIsReadToItsEndOrRefused() throws IOException {
+        assertTrue(replay("proxy", ProxyHeaderFuzzer::fuzzerTestOneInput) > 0);
+    }
 }

@@ -61,6 +61,18 @@ class HardeningTest {
     }
 
     @Test
+    void sighupWithoutARulesFileSaysSoAndServesOn() throws Exception {
+        try (Harness.InProcess server = Harness.start("echo", "--listen", "tcp://127.0.0.1:0")) {
+            server.serving.reloadRules();
+            assertEquals("sockserve: warning: SIGHUP: there is no --rules file to read again",
+                    server.log.toString(StandardCharsets.UTF_8).strip());
+            String address = server.address(0);
+            assertEquals("x", new String(Harness.python("tcp", Harness.targetOf(address), new byte[] {'x'}, "shut", -1),
+                    StandardCharsets.US_ASCII));
+        }
+    }
+
+    @Test
     void aStartUpThatFailsOnItsSecondListenerRemovesTheFirstsSocketFile() throws Exception {
         Path socket = dir.resolve("first.sock");
         try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
@@ -70,5 +82,51 @@ class HardeningTest {
             assertTrue(refusal.message().contains("Address already in use"), refusal.message());
         }
         assertFalse(Files.exists(socket, LinkOption.NOFOLLOW_LINKS), "the first listener's socket file was left");
+    }
+
+    @Test
+    void withJsonLogsEveryLineTheCommandWritesIsOneJsonObject() throws Exception {
+        Path log = dir.resolve("log");
+        Process server = Harness.childJvm(List.of("echo", "--listen", "udp://127.0.0.1:0", "--log-format", "json", "-v",
+                "--max-packet-size", "16")).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        try {
+            String port = awaitLine(server, log, "\"event\":\"info\",\"message\":\"serving udp://")
+                    .replaceAll(".*udp://127\\.0\\.0\\.1:(\\d+).*", "$1");
+            byte[] datagram = "a datagram longer than 16 bytes".getBytes(StandardCharsets.US_ASCII);
+            assertEquals(16, Harness.python("udp", "127.0.0.1:" + port, datagram, "", 5000).length);
+            // the core's warning, through System.Logger, in the command's words
+            String warning = awaitLine(server, log, "is longer");
+            assertTrue(warning.contains("\"event\":\"warning\"") && warning.contains("--max-packet-size 16"), warning);
+            Harness.run(List.of("sh", "-c", "kill -TERM " + server.pid()), 10);
+            assertTrue(server.waitFor(20, TimeUnit.SECONDS));
+            assertEquals(0, server.exitValue());
+        } finally {
+            server.destroyForcibly();
+            server.waitFor();
+        }
+        String check = Harness.run(List.of("python3", "-c", """
+                import json, sys
+                lines = open(sys.argv[1], encoding='utf-8').read().splitlines()
+                for line in lines:
+                    assert isinstance(json.loads(line), dict), line
+                print(len(lines))
+                """, log.toString()), 20);
+        assertTrue(Integer.parseInt(check.strip()) >= 4, check + Files.readString(log));
+    }
+
+    private static String awaitLine(Process server, Path log, String text) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (System.nanoTime() < deadline) {
+            for (String line : Files.readAllLines(log)) {
+                if (line.contains(text)) {
+                    return line;
+                }
+            }
+            if (!server.isAlive()) {
+                throw new AssertionError("the command ended: " + Files.readString(log));
+            }
+            Thread.sleep(20);
+        }
+        throw new AssertionError("no line with " + text + ": " + Files.readString(log));
     }
 }

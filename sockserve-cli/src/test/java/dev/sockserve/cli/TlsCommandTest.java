@@ -24,7 +24,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * clients ({@code openssl s_client}, Python's {@code ssl} module) against the command. Certificates are
  * made by {@code openssl} for the run.
  */
-@ExtendWith(NoLeaks.class)
+@ExtendWith(dev.sockserve.LeakCheck.class)
 @Timeout(90)
 class TlsCommandTest {
 
@@ -201,19 +201,8 @@ class TlsCommandTest {
         }
     }
 
-    /** Waits for a condition, looking every few milliseconds, for at most 20 s. */
-    static void await(String what, java.util.function.BooleanSupplier condition) throws InterruptedException {
-        long deadline = System.nanoTime() + 20_000_000_000L;
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out waiting for " + what);
-            }
-            Thread.sleep(10); // a look every 10 ms: the condition is what the test waits on
-        }
-    }
-
     static void awaitLine(Child c, String start) throws InterruptedException {
-        await("a log line starting '" + start + "' in " + c.log(),
+        dev.sockserve.Await.until("a log line starting '" + start + "' in " + c.log(),
                 () -> c.log().stream().anyMatch(l -> l.contains(start)));
     }
 
@@ -260,7 +249,7 @@ class TlsCommandTest {
         try (var forward = Harness.start("forward", "--listen", "tcp://127.0.0.1:0", "--to", "tcp://127.0.0.1:" + closedPort)) {
             byte[] back = Harness.python("tcp", Harness.targetOf(forward.address(0)), "hello\n".getBytes(US_ASCII), "", -1);
             assertEquals(0, back.length, "closed without a byte");
-            await("the failure logged", () -> forward.log.toString(US_ASCII).contains("forward: upstream"));
+            dev.sockserve.Await.until("the failure logged", () -> forward.log.toString(US_ASCII).contains("forward: upstream"));
         }
     }
 }

@@ -32,7 +32,7 @@ final class ServeOptions {
     enum ConcurrencyChoice { synchronous, threads, virtual }
 
     @Option(names = "--listen", paramLabel = "URL", converter = ListenConverter.class,
-            description = {"Where to listen: tcp://HOST:PORT, tls://HOST:PORT (with --tls-cert and --tls-key), "
+            description = {"Where to listen: tcp://HOST:PORT, tls://HOST:PORT (TCP with TLS), "
                     + "udp://HOST:PORT (IPv6 hosts in brackets), unix:PATH or unix-dgram:PATH. Repeat it to serve several "
                     + "listeners from one process.",
                 "Default: tcp://127.0.0.1:<7000 + the service's port>; exec has none."})
@@ -100,11 +100,12 @@ final class ServeOptions {
     @Option(names = "--tls-cert", paramLabel = "FILE",
             description = "tls:// listeners: a certificate chain (PEM, leaf first, intermediates sent). Repeat it with "
                     + "--tls-key in pairs: the pair whose certificate names the client's SNI name serves it; the first "
-                    + "serves the rest.")
+                    + "serves the rest. Default: none.")
     List<Path> tlsCerts = new ArrayList<>();
 
     @Option(names = "--tls-key", paramLabel = "FILE",
-            description = "The private key of the --tls-cert at the same position (PEM, unencrypted PKCS#8; RSA, EC or Ed25519).")
+            description = "The private key of the --tls-cert at the same position (PEM, unencrypted PKCS#8; RSA, EC or "
+                    + "Ed25519). Default: none.")
     List<Path> tlsKeys = new ArrayList<>();
 
     @Option(names = "--tls-client-ca", paramLabel = "FILE",
@@ -133,7 +134,8 @@ final class ServeOptions {
     boolean proxyProtocol;
 
     @Option(names = "--trusted-proxies", paramLabel = "CIDR[,CIDR...]", split = ",",
-            description = "The networks PROXY protocol headers are accepted from (10.0.0.0/8, 127.0.0.1, [::1]/128).")
+            description = "The networks PROXY protocol headers are accepted from (10.0.0.0/8, 127.0.0.1, [::1]/128); "
+                    + "required with --proxy-protocol. Default: none.")
     List<String> trustedProxies = new ArrayList<>();
 
     @Option(names = "--proxy-timeout", paramLabel = "DURATION", converter = DurationConverter.class,

@@ -160,6 +160,11 @@ public abstract class BaseServer<R> implements AutoCloseable {
         return cycle.refused();
     }
 
+    /** How many times {@link ServerOptions#acceptRate()} stopped accepting until a token was free. */
+    public long acceptRatePauses() {
+        return cycle.ratePauses();
+    }
+
     /** The address the constructor was given. */
     protected SocketAddress requestedAddress() {
         return requestedAddress;

@@ -7,6 +7,7 @@ import dev.sockserve.internal.Errors;
 import dev.sockserve.internal.InFlight;
 import dev.sockserve.internal.LogLimiter;
 import dev.sockserve.internal.ServeLoop;
+import dev.sockserve.internal.TokenBucket;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.System.Logger.Level;
@@ -50,6 +51,10 @@ final class RequestCycle<R> {
     private final LogLimiter refusals = new LogLimiter(BaseServer.LOG, Duration.ofSeconds(1));
     private volatile Dispatch<R> dispatch;
     private volatile long acceptPausedUntil;
+    private final TokenBucket acceptTokens; // ServerOptions.acceptRate; null: none
+    private final AtomicLong ratePauses = new AtomicLong();
+    private final LogLimiter ratePauseLog = new LogLimiter(BaseServer.LOG, Duration.ofSeconds(10));
+    private boolean ratePaused; // serving thread only: the last look found no token
     private RequestContext accepting; // the request the serving thread is handing to processRequest
 
     RequestCycle(BaseServer<R> server, ServerOptions options, int limit) {
@@ -63,6 +68,7 @@ final class RequestCycle<R> {
         this.steps = List.copyOf(all);
         this.gates = options.gates();
         this.observers = options.observers();
+        this.acceptTokens = options.acceptRate().map(r -> new TokenBucket(r.perSecond(), r.burst())).orElse(null);
     }
 
     void dispatch(Dispatch<R> dispatch) {
@@ -85,11 +91,31 @@ final class RequestCycle<R> {
         return refused.get();
     }
 
+    /** How many times the accept rate stopped accepting until a token was free. */
+    long ratePauses() {
+        return ratePauses.get();
+    }
+
+    /** Nanoseconds until the accept rate lets one more request in (0: now); counts and logs a new pause. */
+    private long rateWait() {
+        if (acceptTokens == null) {
+            return 0;
+        }
+        long wait = acceptTokens.nanosUntilToken();
+        if (wait > 0 && !ratePaused) {
+            ratePauses.incrementAndGet();
+            ratePauseLog.log(Level.INFO, () -> "accept on " + server.where() + " paused: the accept rate "
+                    + options.acceptRate().orElseThrow() + " is reached; clients wait in the backlog");
+        }
+        ratePaused = wait > 0;
+        return wait;
+    }
+
     // ---- on the serving thread ----
 
     /** Takes one waiting request, if any, through the cycle (Python's {@code _handle_request_noblock}). */
     boolean handleOne() {
-        if (!inFlight.admit()) {
+        if (rateWait() > 0 || !inFlight.admit()) {
             return false;
         }
         Incoming<R> incoming;
@@ -103,6 +129,9 @@ final class RequestCycle<R> {
         if (incoming == null) {
             inFlight.cancel();
             return false;
+        }
+        if (acceptTokens != null) {
+            acceptTokens.tryTake(); // rateWait() saw one, and only this thread takes them
         }
         RequestContext request = new RequestContext(server, incoming.request(), incoming.clientAddress(),
                 localAddressOf(incoming.request()));
@@ -402,15 +431,11 @@ final class RequestCycle<R> {
             @Override
             public long pausedForNanos() {
                 long until = acceptPausedUntil;
-                if (until == 0) {
-                    return 0;
-                }
-                long left = until - System.nanoTime();
-                if (left <= 0) {
+                long left = until == 0 ? 0 : until - System.nanoTime();
+                if (until != 0 && left <= 0) {
                     acceptPausedUntil = 0;
-                    return 0;
                 }
-                return left;
+                return Math.max(Math.max(left, 0), rateWait());
             }
 
             @Override

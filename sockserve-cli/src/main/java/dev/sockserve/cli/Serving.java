@@ -107,7 +107,7 @@ final class Serving implements AutoCloseable {
                     stream = service.streamHandlers(options.readTimeout());
                     datagram = service.datagramHandlers();
                 }
-                ServerOptions listenerOptions = serverOptions.gate(gatekeeper).observer(gatekeeper);
+                ServerOptions listenerOptions = options.ops.apply(serverOptions, listen).gate(gatekeeper).observer(gatekeeper);
                 if (listen.kind() == ListenAddress.Kind.TLS) {
                     listenerOptions = listenerOptions.tls(options.tls().orElseThrow());
                 }

@@ -4,6 +4,7 @@ import dev.sockserve.BaseServer.Incoming;
 import dev.sockserve.internal.Deadlines;
 import dev.sockserve.internal.Durations;
 import dev.sockserve.internal.Errors;
+import dev.sockserve.internal.Events;
 import dev.sockserve.internal.InFlight;
 import dev.sockserve.internal.LogLimiter;
 import dev.sockserve.internal.ServeLoop;
@@ -34,6 +35,7 @@ final class RequestCycle<R> {
     static {
         // loaded now, while descriptors are free: the accept that fails with EMFILE could not open the class file
         Errors.isDescriptorExhaustion(new IOException("class loading"));
+        Events.load();
     }
 
     /** How long accepting pauses after EMFILE/ENFILE: the connection waits in the backlog meanwhile. */
@@ -57,8 +59,11 @@ final class RequestCycle<R> {
     private boolean ratePaused; // serving thread only: the last look found no token
     private RequestContext accepting; // the request the serving thread is handing to processRequest
 
+    private final ServerMetrics metrics;
+
     RequestCycle(BaseServer<R> server, ServerOptions options, int limit) {
         this.server = server;
+        this.metrics = new ServerMetrics(server);
         this.options = options;
         this.inFlight = new InFlight<>(limit);
         List<ConnectionStep> all = new java.util.ArrayList<>();
@@ -91,6 +96,10 @@ final class RequestCycle<R> {
         return refused.get();
     }
 
+    ServerMetrics metrics() {
+        return metrics;
+    }
+
     /** How many times the accept rate stopped accepting until a token was free. */
     long ratePauses() {
         return ratePauses.get();
@@ -104,6 +113,7 @@ final class RequestCycle<R> {
         long wait = acceptTokens.nanosUntilToken();
         if (wait > 0 && !ratePaused) {
             ratePauses.incrementAndGet();
+            paused("accept rate " + options.acceptRate().orElseThrow(), wait);
             ratePauseLog.log(Level.INFO, () -> "accept on " + server.where() + " paused: the accept rate "
                     + options.acceptRate().orElseThrow() + " is reached; clients wait in the backlog");
         }
@@ -136,6 +146,14 @@ final class RequestCycle<R> {
         RequestContext request = new RequestContext(server, incoming.request(), incoming.clientAddress(),
                 localAddressOf(incoming.request()));
         inFlight.started(incoming.request(), request);
+        metrics.accepted.increment();
+        Events.Accepted event = new Events.Accepted();
+        if (event.isEnabled()) {
+            event.listener = server.where();
+            event.client = Addresses.describe(request.clientAddress());
+            event.requestId = request.id();
+            event.commit();
+        }
         tell(o -> o.accepted(request));
         if (steps.isEmpty() && !admit(request)) {
             return true;
@@ -189,6 +207,7 @@ final class RequestCycle<R> {
         } else if (Errors.isDescriptorExhaustion(e)) {
             // the connection stays in the backlog; retrying at once would spin
             acceptPausedUntil = System.nanoTime() + ACCEPT_PAUSE_NANOS;
+            paused("out of descriptors", ACCEPT_PAUSE_NANOS);
             BaseServer.LOG.log(Level.WARNING, "accept on " + server.where() + " failed: " + e.getMessage()
                     + "; pausing accepts for 1s");
         } else {
@@ -335,6 +354,14 @@ final class RequestCycle<R> {
     }
 
     private void handleError(RequestContext request, Exception e) {
+        metrics.errors.increment();
+        Events.HandlerError event = new Events.HandlerError();
+        if (event.isEnabled()) {
+            event.listener = server.where();
+            event.requestId = request.id();
+            event.error = e.toString();
+            event.commit();
+        }
         try {
             server.handleError(requestOf(request), request.clientAddress(), e);
         } catch (Exception second) {
@@ -363,8 +390,43 @@ final class RequestCycle<R> {
         } finally {
             if (inFlight.finished(r)) {
                 RequestEnd reported = request.cut ? RequestEnd.CUT : how;
+                ended(request, reported);
                 tell(o -> o.ended(request, reported));
             }
+        }
+    }
+
+    /** Counts the request's bytes; the end event, when recorded. */
+    private void ended(RequestContext request, RequestEnd how) {
+        long in = request.bytesIn();
+        long out = request.bytesOut();
+        if (in > 0) {
+            metrics.bytesReceived.add(in);
+        }
+        if (out > 0) {
+            metrics.bytesSent.add(out);
+        }
+        Events.RequestEnded event = new Events.RequestEnded();
+        if (event.isEnabled()) {
+            event.listener = server.where();
+            event.client = Addresses.describe(request.clientAddress());
+            event.requestId = request.id();
+            event.outcome = how.reason().name();
+            event.requestDuration = System.nanoTime() - request.startNanos();
+            event.bytesIn = in;
+            event.bytesOut = out;
+            event.commit();
+        }
+    }
+
+    private void paused(String reason, long nanos) {
+        metrics.acceptPauses.increment();
+        Events.AcceptPaused event = new Events.AcceptPaused();
+        if (event.isEnabled()) {
+            event.listener = server.where();
+            event.reason = reason;
+            event.pause = nanos;
+            event.commit();
         }
     }
 

@@ -45,6 +45,7 @@ public final class ServerOptions {
     private Tls tls;
     private ProxyProtocol proxyProtocol;
     private AcceptRate acceptRate;
+    private boolean registerMBean;
 
     private ServerOptions() {
     }
@@ -68,6 +69,7 @@ public final class ServerOptions {
         c.tls = tls;
         c.proxyProtocol = proxyProtocol;
         c.acceptRate = acceptRate;
+        c.registerMBean = registerMBean;
         return c;
     }
 
@@ -317,6 +319,21 @@ public final class ServerOptions {
             return (perSecond == Math.rint(perSecond) ? String.valueOf((long) perSecond) : String.valueOf(perSecond))
                     + "/s:" + burst;
         }
+    }
+
+    /**
+     * Whether the server shows its {@link BaseServer#metrics()} as a JMX MBean
+     * ({@code dev.sockserve:type=Server,name="tcp 127.0.0.1:7007"}) while it is open. Default {@code false}:
+     * starting the platform MBean server costs tens of milliseconds of start-up, paid only when asked for.
+     */
+    public boolean registerMBean() {
+        return registerMBean;
+    }
+
+    public ServerOptions registerMBean(boolean value) {
+        ServerOptions c = copy();
+        c.registerMBean = value;
+        return c;
     }
 
     /** TLS on every connection, if set; see {@link Tls}. Default: none (plain text). */

@@ -43,6 +43,11 @@ final class OpsOptions {
                     + "(tcpserver's -B; \\n, \\r and \\t are understood). Default: none.")
     String banner;
 
+    @Option(names = "--metrics", paramLabel = "tcp://HOST:PORT", converter = ServeOptions.ListenConverter.class,
+            description = "Serve the listeners' counters in Prometheus' text format at http://HOST:PORT/metrics, and "
+                    + "register a JMX MBean per listener. Default: off.")
+    ListenAddress metrics;
+
     /** {@code N/s[:BURST][:MSG]}: a token bucket's rate, its burst, and what a refused client is told. */
     record Rate(double perSecond, int burst, Optional<String> message) {
         @Override
@@ -50,25 +55,6 @@ final class OpsOptions {
             return (perSecond == Math.rint(perSecond) ? String.valueOf((long) perSecond) : String.valueOf(perSecond))
                     + "/s:" + burst;
         }
-    }
-
-    /** These flags on one listener's options: the accept rate, the per-address gate, the banner. */
-    ServerOptions apply(ServerOptions options, ListenAddress listen) {
-        ServerOptions o = options;
-        if (maxRate != null) {
-            if (maxRate.message().isPresent()) {
-                throw new IllegalArgumentException("--max-rate takes N/s[:BURST]: its clients wait, nobody is told "
-                        + "anything");
-            }
-            o = o.acceptRate(maxRate.perSecond(), maxRate.burst());
-        }
-        if (rate != null) {
-            o = o.gate(new AddressRate(rate));
-        }
-        if (banner != null && listen.kind().stream()) {
-            o = o.observer(new Banner(Escapes.unescape(banner)));
-        }
-        return o;
     }
 
     /** {@code --rate}: one token bucket per client address; buckets full again are forgotten. */

@@ -55,6 +55,7 @@ final class Serving implements AutoCloseable {
     private final List<ListenAddress.Kind> kinds = new ArrayList<>();
     private final ServerGroup group;
     private final ChildReaper reaper; // exec only
+    private final Operations ops;
     private final AccessRules rules;
     private final Optional<Tls> tls;
     private final EventLog log;
@@ -76,6 +77,8 @@ final class Serving implements AutoCloseable {
         ServerOptions serverOptions = options.serverOptions(exec);
         int limit = options.limit != null ? options.limit : exec ? ServeOptions.EXEC_LIMIT : 0;
         ChildReaper childReaper = null;
+        this.ops = new Operations(options.ops, log);
+        List<Operations.Refusals> refusals = new ArrayList<>();
         try {
             if (exec) {
                 childReaper = new ChildReaper("exec");
@@ -107,7 +110,10 @@ final class Serving implements AutoCloseable {
                     stream = service.streamHandlers(options.readTimeout());
                     datagram = service.datagramHandlers();
                 }
-                ServerOptions listenerOptions = options.ops.apply(serverOptions, listen).gate(gatekeeper).observer(gatekeeper);
+                Operations.Refusals counts = new Operations.Refusals();
+                refusals.add(counts);
+                ServerOptions listenerOptions = ops.listener(serverOptions, listen, counts).gate(gatekeeper)
+                        .observer(gatekeeper);
                 if (listen.kind() == ListenAddress.Kind.TLS) {
                     listenerOptions = listenerOptions.tls(options.tls().orElseThrow());
                 }
@@ -122,6 +128,7 @@ final class Serving implements AutoCloseable {
                 }
             }
             group = new ServerGroup(servers);
+            ops.bound(servers, boundAddresses(), refusals);
         } catch (RuntimeException | Error e) {
             closeOpened();
             throw e;
@@ -162,6 +169,7 @@ final class Serving implements AutoCloseable {
         if (reaper != null) {
             reaper.close();
         }
+        ops.close();
     }
 
     /**
@@ -206,6 +214,11 @@ final class Serving implements AutoCloseable {
                 log.warning("SIGHUP: kept the TLS certificates and keys as they were: " + e.getMessage());
             }
         });
+    }
+
+    /** The operator's side: the metrics endpoint's address. */
+    Operations ops() {
+        return ops;
     }
 
     /** The addresses as bound, with their real ports: {@code tcp://127.0.0.1:7007}. */
@@ -257,6 +270,7 @@ final class Serving implements AutoCloseable {
             reaper.close(); // children still running after the grace period: SIGTERM, then SIGKILL
         }
         removeSocketFiles(); // the servers removed theirs; this catches one whose close failed
+        ops.close();
         log.flushRepeats();
     }
 

@@ -30,6 +30,8 @@ public final class ChannelStreams implements AutoCloseable {
     private static final int SAMPLE_EVERY = 15;
     /** Looks in a row that found bytes waiting, after which a busy handler steps back through the timer. */
     private static final int WAITING_SAMPLES = 4;
+    private long received; // the handler's thread only
+    private long sent;
     private int busyReads; // reads made while the server was busy: which of them yield (see spinForBytes)
     private int waitingSamples; // looks in a row (one per SAMPLE_EVERY busy reads) that found bytes waiting
 
@@ -223,6 +225,7 @@ public final class ChannelStreams implements AutoCloseable {
                 if (readTimeoutNanos == 0) {
                     spinForBytes();
                     n = channel.read(smallBuffer.clear()); // not through blockingRead: one frame fewer while parked
+                    received += Math.max(n, 0);
                 } else {
                     n = blockingRead(smallBuffer.clear());
                 }
@@ -240,7 +243,7 @@ public final class ChannelStreams implements AutoCloseable {
                 try {
                     buffer.clear().put(small, 0, n);
                     buffer.limit(Math.min(buffer.capacity(), n + waiting));
-                    channel.read(buffer); // returns at once: the bytes are waiting
+                    received += Math.max(channel.read(buffer), 0); // returns at once: the bytes are waiting
                     buffer.flip();
                     total += buffer.remaining();
                     out.writeFully(buffer);
@@ -291,6 +294,7 @@ public final class ChannelStreams implements AutoCloseable {
             System.arraycopy(small, 0, big, 0, n);
             // the kernel holds `waiting` bytes, so this read returns at once
             int more = channel.read(ByteBuffer.wrap(big, n, Math.min(waiting, big.length - n)));
+            received += Math.max(more, 0);
             data = big;
             lender = pool;
             limit = n + Math.max(more, 0);
@@ -310,11 +314,11 @@ public final class ChannelStreams implements AutoCloseable {
         private int blockingRead(ByteBuffer buffer) throws IOException {
             spinForBytes();
             if (readTimeoutNanos == 0) {
-                return channel.read(buffer);
+                return counted(channel.read(buffer));
             }
             deadline.armRead(readTimeoutNanos);
             try {
-                return channel.read(buffer);
+                return counted(channel.read(buffer));
             } catch (ClosedChannelException e) {
                 throw timedOutOr(e, "read", readTimeoutNanos);
             } finally {
@@ -334,6 +338,20 @@ public final class ChannelStreams implements AutoCloseable {
             pos = limit;
             releaseIfDrained();
         }
+    }
+
+    private int counted(int n) {
+        received += Math.max(n, 0);
+        return n;
+    }
+
+    /** Bytes read from the socket so far (read ahead included) and written to it: the request's counts. */
+    public long received() {
+        return received;
+    }
+
+    public long sent() {
+        return sent;
     }
 
     private final class Output extends OutputStream {
@@ -360,7 +378,7 @@ public final class ChannelStreams implements AutoCloseable {
             }
             if (writeTimeoutNanos == 0) {
                 while (buffer.hasRemaining()) {
-                    channel.write(buffer);
+                    sent += channel.write(buffer);
                 }
                 return;
             }
@@ -368,7 +386,7 @@ public final class ChannelStreams implements AutoCloseable {
                 while (buffer.hasRemaining()) {
                     // re-armed on every call: a slow reader that keeps taking bytes is never cut
                     deadline.armWrite(writeTimeoutNanos);
-                    channel.write(buffer);
+                    sent += channel.write(buffer);
                 }
             } catch (ClosedChannelException e) {
                 throw timedOutOr(e, "write", writeTimeoutNanos);

@@ -1,0 +1,107 @@
+package dev.sockserve.cli;
+
+import dev.sockserve.BaseServer;
+import dev.sockserve.RequestContext;
+import dev.sockserve.RequestObserver;
+import dev.sockserve.ServerOptions;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * The running side of {@link OpsOptions}: what each listener gets (rates, banner, refusal counts), and
+ * what starts once every listener is bound (the metrics endpoint). {@link Serving} calls it at those two
+ * points and closes it last.
+ */
+final class Operations implements AutoCloseable {
+
+    private final OpsOptions flags;
+    private final EventLog log;
+    private final Map<BaseServer<?>, Refusals> refusals = new ConcurrentHashMap<>();
+    private MetricsEndpoint endpoint;
+
+    Operations(OpsOptions flags, EventLog log) {
+        this.flags = flags;
+        this.log = log;
+        if (flags.maxRate != null && flags.maxRate.message().isPresent()) {
+            throw new IllegalArgumentException("--max-rate takes N/s[:BURST]: its clients wait, nobody is told anything");
+        }
+    }
+
+    /** One listener's options with these flags: the accept rate, the per-address gate, the banner, the counts. */
+    ServerOptions listener(ServerOptions options, ListenAddress listen, Refusals counts) {
+        ServerOptions o = options.observer(counts);
+        if (flags.metrics != null) {
+            o = o.registerMBean(true);
+        }
+        if (flags.maxRate != null) {
+            o = o.acceptRate(flags.maxRate.perSecond(), flags.maxRate.burst());
+        }
+        if (flags.rate != null) {
+            o = o.gate(new OpsOptions.AddressRate(flags.rate));
+        }
+        if (flags.banner != null && listen.kind().stream()) {
+            o = o.observer(new OpsOptions.Banner(OpsOptions.Escapes.unescape(flags.banner)));
+        }
+        return o;
+    }
+
+    /** Every listener is bound, none accepts yet: the metrics endpoint starts. */
+    void bound(List<BaseServer<?>> servers, List<String> names, List<Refusals> counts) {
+        if (flags.metrics == null) {
+            return;
+        }
+        if (flags.metrics.kind() != ListenAddress.Kind.TCP) {
+            throw new IllegalArgumentException("--metrics takes tcp://HOST:PORT, was " + flags.metrics);
+        }
+        try {
+            endpoint = new MetricsEndpoint(flags.metrics, servers, names, counts);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot serve --metrics on " + flags.metrics + ": " + e.getMessage(), e);
+        }
+        log.info("metrics at http://" + endpoint.address() + "/metrics");
+    }
+
+    /** The metrics endpoint's address as bound ({@code 127.0.0.1:9100}); empty without --metrics. */
+    java.util.Optional<String> metricsAddress() {
+        return java.util.Optional.ofNullable(endpoint).map(MetricsEndpoint::address);
+    }
+
+    @Override
+    public void close() {
+        if (endpoint != null) {
+            endpoint.close();
+            endpoint = null;
+        }
+    }
+
+    /** A listener's refusals by kind: rules, per-client-limit, rate, loop-guard, tls, proxy, verify, other. */
+    static final class Refusals implements RequestObserver {
+        final Map<String, LongAdder> byReason = new ConcurrentHashMap<>();
+
+        @Override
+        public void refused(RequestContext request, String reason) {
+            byReason.computeIfAbsent(kind(reason), k -> new LongAdder()).increment();
+        }
+
+        static String kind(String reason) {
+            if (reason.equals("rules")) {
+                return "rules";
+            }
+            for (String prefix : List.of("per-client", "rate", "loop guard", "tls", "proxy", "verifyRequest")) {
+                if (reason.startsWith(prefix)) {
+                    return switch (prefix) {
+                        case "per-client" -> "per-client-limit";
+                        case "loop guard" -> "loop-guard";
+                        case "verifyRequest" -> "verify";
+                        default -> prefix;
+                    };
+                }
+            }
+            return "other";
+        }
+    }
+}

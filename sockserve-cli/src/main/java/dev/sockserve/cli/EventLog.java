@@ -92,6 +92,12 @@ final class EventLog {
         }
     }
 
+    /** A connection the server ended: always logged, with the request's id, why, and the listener. */
+    void cut(long id, String reason, String listener) {
+        event("cut", "cut " + id + " " + reason + " on " + listener,
+                fields("id", id, "reason", reason, "listener", listener));
+    }
+
     void info(String message) {
         if (verbose) {
             event("info", message, fields("message", message));

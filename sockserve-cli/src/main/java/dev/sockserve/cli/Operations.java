@@ -2,6 +2,8 @@ package dev.sockserve.cli;
 
 import dev.sockserve.BaseServer;
 import dev.sockserve.RequestContext;
+import dev.sockserve.RequestEnd;
+import java.net.SocketTimeoutException;
 import dev.sockserve.RequestObserver;
 import dev.sockserve.ServerOptions;
 import java.io.IOException;
@@ -33,7 +35,7 @@ final class Operations implements AutoCloseable {
 
     /** One listener's options with these flags: the accept rate, the per-address gate, the banner, the counts. */
     ServerOptions listener(ServerOptions options, ListenAddress listen, Refusals counts) {
-        ServerOptions o = options.observer(counts);
+        ServerOptions o = options.observer(counts).observer(new CutLog(log, listen.kind()));
         if (flags.metrics != null) {
             o = o.registerMBean(true);
         }
@@ -75,6 +77,28 @@ final class Operations implements AutoCloseable {
         if (endpoint != null) {
             endpoint.close();
             endpoint = null;
+        }
+    }
+
+    /**
+     * Logs every connection the server ended rather than its client or handler: {@code grace} (cut when
+     * the grace period ran out), {@code read-timeout}, {@code write-timeout}. The id is the one of the
+     * request's ok line when it has one.
+     */
+    record CutLog(EventLog log, ListenAddress.Kind kind) implements RequestObserver {
+        @Override
+        public void ended(RequestContext request, RequestEnd end) {
+            String reason = switch (end.reason()) {
+                case CUT -> "grace";
+                case FAILED -> end.error().filter(e -> e instanceof SocketTimeoutException)
+                        .map(e -> String.valueOf(e.getMessage()).startsWith("write") ? "write-timeout" : "read-timeout")
+                        .orElse(null);
+                default -> null;
+            };
+            if (reason != null) {
+                long id = request.attribute(Gatekeeper.ADMITTED).map(a -> a.serial).orElse(request.id());
+                log.cut(id, reason, ListenAddress.describe(kind, request.server().serverAddress()));
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.sockserve;
 
+import dev.sockserve.internal.Addresses;
 import dev.sockserve.internal.Errors;
 import dev.sockserve.internal.ReadSpin;
 import dev.sockserve.internal.ServeLoop;

@@ -3,6 +3,7 @@ package dev.sockserve;
 import dev.sockserve.BaseServer.Incoming;
 import dev.sockserve.internal.Deadlines;
 import dev.sockserve.internal.Durations;
+import dev.sockserve.internal.Addresses;
 import dev.sockserve.internal.Errors;
 import dev.sockserve.internal.Events;
 import dev.sockserve.internal.InFlight;

@@ -8,7 +8,9 @@ import dev.sockserve.RequestObserver;
 import dev.sockserve.ServerOptions;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import dev.sockserve.internal.Identity;
 import java.util.List;
+import java.util.Optional;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.LongAdder;
@@ -24,10 +26,32 @@ final class Operations implements AutoCloseable {
     private final EventLog log;
     private final Map<BaseServer<?>, Refusals> refusals = new ConcurrentHashMap<>();
     private MetricsEndpoint endpoint;
+    private final Optional<int[]> identity; // --user/--group: {uid or -1, gid}
+
+    /** --user and --group as numbers, looked up before anything is bound, so a wrong name is exit 2 at once. */
+    private static Optional<int[]> identity(OpsOptions flags) {
+        if (flags.user == null && flags.group == null) {
+            return Optional.empty();
+        }
+        int uid = -1;
+        int gid = -1;
+        if (flags.user != null) {
+            Identity.User u = Identity.user(flags.user)
+                    .orElseThrow(() -> new IllegalArgumentException("--user " + flags.user + ": no such user"));
+            uid = u.uid();
+            gid = u.gid();
+        }
+        if (flags.group != null) {
+            gid = Identity.group(flags.group)
+                    .orElseThrow(() -> new IllegalArgumentException("--group " + flags.group + ": no such group"));
+        }
+        return Optional.of(new int[] {uid, gid});
+    }
 
     Operations(OpsOptions flags, EventLog log) {
         this.flags = flags;
         this.log = log;
+        this.identity = identity(flags);
         if (flags.maxRate != null && flags.maxRate.message().isPresent()) {
             throw new IllegalArgumentException("--max-rate takes N/s[:BURST]: its clients wait, nobody is told anything");
         }
@@ -51,8 +75,36 @@ final class Operations implements AutoCloseable {
         return o;
     }
 
-    /** Every listener is bound, none accepts yet: the metrics endpoint starts. */
+    /** Every listener is bound, none accepts yet: the metrics endpoint starts, then --user/--group apply. */
     void bound(List<BaseServer<?>> servers, List<String> names, List<Refusals> counts) {
+        startMetrics(servers, names, counts);
+        identity.ifPresent(ids -> {
+            int uid = ids[0] >= 0 ? ids[0] : (int) currentId("Uid");
+            try {
+                Identity.become(uid, ids[1]);
+            } catch (IOException e) {
+                throw new IllegalArgumentException("cannot run as " + (flags.user != null ? "user " + flags.user : "")
+                        + (flags.group != null ? " group " + flags.group : "") + ": " + e.getMessage(), e);
+            }
+            log.info("running as uid " + uid + " gid " + ids[1]);
+        });
+    }
+
+    /** The process's real uid (or gid), from /proc/self/status. */
+    private static long currentId(String which) {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/status"))) {
+                if (line.startsWith(which + ":")) {
+                    return Long.parseLong(line.split("\\s+")[1]);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            throw new IllegalStateException("cannot read this process's " + which + ": " + e.getMessage(), e);
+        }
+        throw new IllegalStateException("no " + which + " line in /proc/self/status");
+    }
+
+    private void startMetrics(List<BaseServer<?>> servers, List<String> names, List<Refusals> counts) {
         if (flags.metrics == null) {
             return;
         }

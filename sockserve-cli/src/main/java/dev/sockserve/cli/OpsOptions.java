@@ -48,6 +48,22 @@ final class OpsOptions {
                     + "register a JMX MBean per listener. Default: off.")
     ListenAddress metrics;
 
+    @Option(names = "--inetd",
+            description = "Serve the listening socket on descriptor 0, as inetd's 'wait' services do; nothing is "
+                    + "bound. Default: off.")
+    boolean inetd;
+
+    @Option(names = "--user", paramLabel = "NAME|UID",
+            description = "Once every listener is bound, run as this user (tcpserver's -u), with its primary group "
+                    + "unless --group says otherwise and no supplementary group; exit 2 if the switch fails. Default: "
+                    + "stay as started.")
+    String user;
+
+    @Option(names = "--group", paramLabel = "NAME|GID",
+            description = "Once every listener is bound, run with this group (tcpserver's -g), no supplementary "
+                    + "group. Default: --user's primary group, or stay as started.")
+    String group;
+
     /** {@code N/s[:BURST][:MSG]}: a token bucket's rate, its burst, and what a refused client is told. */
     record Rate(double perSecond, int burst, Optional<String> message) {
         @Override

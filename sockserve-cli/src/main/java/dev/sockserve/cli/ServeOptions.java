@@ -309,8 +309,8 @@ final class ServeOptions {
         @Override
         public ListenAddress convert(String value) {
             try {
-                return ListenAddress.parse(value);
-            } catch (IllegalArgumentException e) {
+                return value.startsWith("fd:") ? SocketActivation.named(value.substring(3)) : ListenAddress.parse(value);
+            } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
                 throw new TypeConversionException(e.getMessage());
             }
         }

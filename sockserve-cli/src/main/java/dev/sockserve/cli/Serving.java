@@ -92,7 +92,7 @@ final class Serving implements AutoCloseable {
                 Supplier<? extends BaseRequestHandler<SocketChannel>> stream;
                 Supplier<? extends BaseRequestHandler<DatagramRequest>> datagram;
                 if (what instanceof What.Exec e) {
-                    ExecProgram program = new ExecProgram(e.argv(), System.getenv(), e.localName(), childReaper,
+                    ExecProgram program = new ExecProgram(e.argv(), SocketActivation.withoutVariables(System.getenv()), e.localName(), childReaper,
                             options.maxPacketSize);
                     stream = () -> program.streamHandler(listen.kind());
                     datagram = () -> program.datagramHandler(listen.kind());
@@ -123,7 +123,8 @@ final class Serving implements AutoCloseable {
                 BaseServer<?> server = open(listen, stream, datagram, listenerOptions);
                 servers.add(server);
                 kinds.add(listen.kind());
-                if (server.serverAddress() instanceof UnixDomainSocketAddress unix) {
+                if (server.serverAddress() instanceof UnixDomainSocketAddress unix
+                        && SocketActivation.channelFor(listen).isEmpty()) { // an inherited socket's file is not ours
                     socketFiles.put(unix.getPath(), fileKey(unix.getPath()));
                 }
             }
@@ -140,6 +141,13 @@ final class Serving implements AutoCloseable {
 
     private static BaseServer<?> open(ListenAddress listen, Supplier<? extends BaseRequestHandler<SocketChannel>> stream,
             Supplier<? extends BaseRequestHandler<DatagramRequest>> datagram, ServerOptions options) {
+        java.nio.channels.Channel inherited = SocketActivation.channelFor(listen).orElse(null);
+        if (inherited instanceof java.nio.channels.ServerSocketChannel listening) {
+            return new TcpServer(listening, stream, options);
+        }
+        if (inherited instanceof java.nio.channels.DatagramChannel bound) {
+            return new UdpServer(bound, datagram, options);
+        }
         return switch (listen.kind()) {
             case TCP, TLS -> new TcpServer((InetSocketAddress) listen.address(), stream, options);
             case UNIX -> new UnixStreamServer((UnixDomainSocketAddress) listen.address(), stream, options);

@@ -60,8 +60,10 @@ public final class Sockserve {
 
         @Override
         public Serving start(EventLog log) {
-            List<ListenAddress> listen = options.listen.isEmpty()
-                    ? List.of(ListenAddress.tcp("127.0.0.1", service.defaultPort())) : options.listen;
+            List<ListenAddress> listen = SocketActivation.listeners(options.listen, options.ops.inetd);
+            if (listen.isEmpty()) {
+                listen = List.of(ListenAddress.tcp("127.0.0.1", service.defaultPort()));
+            }
             return new Serving(new Serving.What.BuiltIn(service), listen, options, rules(options), log);
         }
     }
@@ -95,16 +97,17 @@ public final class Sockserve {
 
         @Override
         public Serving start(EventLog log) {
-            if (options.listen.isEmpty()) {
+            List<ListenAddress> listen = SocketActivation.listeners(options.listen, options.ops.inetd);
+            if (listen.isEmpty()) {
                 throw new IllegalArgumentException("exec needs --listen, for example --listen tcp://127.0.0.1:2000");
             }
-            if (options.listen.stream().anyMatch(l -> l.kind() == ListenAddress.Kind.TLS)) {
+            if (listen.stream().anyMatch(l -> l.kind() == ListenAddress.Kind.TLS)) {
                 throw new IllegalArgumentException("exec on a tls:// listener is not built yet; put 'sockserve forward "
                         + "--listen tls://... --to tcp://...' in front of a plain exec listener");
             }
             ExecProgram.resolve(program.get(0));
             SocketFd.check();
-            return new Serving(new Serving.What.Exec(program, localName), options.listen, options, rules(options), log);
+            return new Serving(new Serving.What.Exec(program, localName), listen, options, rules(options), log);
         }
     }
 
@@ -137,7 +140,8 @@ public final class Sockserve {
 
         @Override
         public Serving start(EventLog log) {
-            if (options.listen.isEmpty()) {
+            List<ListenAddress> listen = SocketActivation.listeners(options.listen, options.ops.inetd);
+            if (listen.isEmpty()) {
                 throw new IllegalArgumentException("forward needs --listen, for example --listen tls://0.0.0.0:8443");
             }
             if (options.readTimeout != null) {
@@ -145,7 +149,7 @@ public final class Sockserve {
                     + "sides; --write-timeout and --grace do");
             }
             Forward forward = new Forward(to, java.util.Optional.ofNullable(toTlsCa), java.util.Optional.ofNullable(sendProxy), log);
-            return new Serving(new Serving.What.Relay(forward), options.listen, options, rules(options), log);
+            return new Serving(new Serving.What.Relay(forward), listen, options, rules(options), log);
         }
     }
 

@@ -66,8 +66,14 @@ public final class InheritedSockets {
                 if (family == java.net.StandardProtocolFamily.UNIX) {
                     throw new IOException("descriptor " + fd + " is a Unix datagram socket, which is not served yet");
                 }
-                return construct(INHERITED + "$InheritedDatagramChannelImpl", new Class<?>[] {SelectorProvider.class,
-                    FileDescriptor.class}, provider, descriptor);
+                Channel datagram = construct(INHERITED + "$InheritedDatagramChannelImpl", new Class<?>[] {
+                    SelectorProvider.class, FileDescriptor.class}, provider, descriptor);
+                // the JDK takes an inherited datagram socket for IPv6 when the host has IPv6, and then sends to
+                // IPv4-mapped addresses, which an IPv4 socket refuses: tell it the socket's real family
+                java.lang.reflect.Field familyField = Class.forName("sun.nio.ch.DatagramChannelImpl").getDeclaredField("family");
+                familyField.setAccessible(true);
+                familyField.set(datagram, family);
+                return datagram;
             }
             if (kind.type() != 1) {
                 throw new IOException("descriptor " + fd + " is not a stream or datagram socket");

@@ -64,22 +64,33 @@ final class SocketActivation {
         return List.copyOf(sockets);
     }
 
-    /** {@code --inetd}: the socket on descriptor 0. */
+    /** {@code --inetd}: the socket on descriptor 0, through the JDK's own {@link System#inheritedChannel()}. */
     static synchronized List<Inherited> inetd() {
         if (inherited == null || inherited.isEmpty()) {
-            inherited = List.of(wrap(0, "stdin"));
+            Channel channel;
+            try {
+                channel = System.inheritedChannel();
+            } catch (IOException e) {
+                throw new UncheckedIOException("--inetd: cannot use descriptor 0: " + e.getMessage(), e);
+            }
+            if (channel == null) {
+                throw new IllegalArgumentException("--inetd: descriptor 0 is not a socket");
+            }
+            inherited = List.of(describe(0, "stdin", channel));
         }
         return inherited;
     }
 
     private static Inherited wrap(int fd, String name) {
-        Channel channel;
         try {
-            channel = InheritedSockets.channel(fd);
+            return describe(fd, name, InheritedSockets.channel(fd));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot serve inherited descriptor " + fd + " (" + name + "): "
                     + e.getMessage(), e);
         }
+    }
+
+    private static Inherited describe(int fd, String name, Channel channel) {
         try {
             SocketAddress local;
             ListenAddress.Kind kind;
@@ -91,7 +102,7 @@ final class SocketActivation {
                 kind = ListenAddress.Kind.UDP;
             } else {
                 throw new IllegalArgumentException("inherited descriptor " + fd + " (" + name + ") is a connected "
-                        + "socket; a listening or datagram socket is needed (systemd: Accept=no)");
+                        + "socket; a listening or datagram socket is needed (systemd: Accept=no; inetd: wait)");
             }
             if (!(local instanceof InetSocketAddress || local instanceof UnixDomainSocketAddress)) {
                 throw new IllegalArgumentException("inherited descriptor " + fd + " (" + name + ") is not bound");

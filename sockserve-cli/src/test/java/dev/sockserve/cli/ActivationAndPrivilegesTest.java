@@ -52,6 +52,7 @@ class ActivationAndPrivilegesTest {
             if (!process.waitFor(30, TimeUnit.SECONDS)) {
                 process.destroyForcibly().waitFor();
             }
+            assertEquals(0, process.exitValue(), () -> "not a clean stop: " + err);
         }
     }
 
@@ -139,6 +140,25 @@ class ActivationAndPrivilegesTest {
             assertTrue(env.contains("TCPREMOTEIP=127.0.0.1"), env);
             assertFalse(env.contains("LISTEN_"), env);
         }
+    }
+
+    @Test
+    void inetdWaitServesTheListeningSocketOnDescriptor0() throws Exception {
+        String script = """
+                import socket, subprocess, sys
+                l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(8)
+                port = l.getsockname()[1]
+                p = subprocess.Popen(sys.argv[1:], stdin=l.fileno(), stderr=subprocess.DEVNULL)
+                l.close()
+                c = socket.create_connection(('127.0.0.1', port), timeout=30)
+                c.sendall(b'inetd'); c.shutdown(socket.SHUT_WR)
+                got = c.recv(100)
+                p.terminate()
+                sys.stdout.write(got.decode() + ' ' + str(p.wait(timeout=30)))
+                """;
+        List<String> command = new ArrayList<>(List.of("python3", "-c", script));
+        command.addAll(Harness.childJvm(List.of("echo", "--inetd")).command());
+        assertEquals("inetd 0", Harness.run(command, 60).strip());
     }
 
     @Test

@@ -9,11 +9,13 @@ import java.nio.channels.Channel;
 import java.nio.channels.spi.SelectorProvider;
 
 /**
- * Wraps a socket this process inherited on any descriptor (systemd's from 3 on, inetd's 0) in a JDK
- * channel. The JDK does this only for descriptor 0 ({@link System#inheritedChannel()}); its classes that
- * do it, {@code sun.nio.ch.InheritedChannel}'s, take any descriptor, so this calls them (the JVM runs with
- * {@code --add-opens java.base/sun.nio.ch=dev.sockserve}, as for {@link SocketFd}). Kept in one class so
- * that a JDK that changes them breaks one place, with a clear message.
+ * Wraps a listening or datagram socket this process inherited on descriptor 3 or above (systemd's) in a
+ * JDK channel. The JDK does this only for descriptor 0 ({@link System#inheritedChannel()}, which inetd's
+ * {@code --inetd} uses); its internal channel classes take any descriptor, so this finds what the socket is
+ * with {@code sun.nio.ch.InheritedChannel}'s probes and makes the plain {@code ServerSocketChannelImpl} or
+ * {@code DatagramChannelImpl} on it (not the Inherited* ones: closing those points descriptors 0 to 2 at
+ * /dev/null). The JVM runs with {@code --add-opens java.base/sun.nio.ch=dev.sockserve}, as for
+ * {@link SocketFd}. Kept in one class so that a JDK that changes them breaks one place, with a clear message.
  */
 public final class InheritedSockets {
 
@@ -47,8 +49,8 @@ public final class InheritedSockets {
 
     /**
      * A channel on the socket on {@code fd}: a {@link java.nio.channels.ServerSocketChannel} for a listening
-     * stream socket (TCP or Unix), a {@link java.nio.channels.DatagramChannel} for UDP, a
-     * {@link java.nio.channels.SocketChannel} for a connected stream socket. The channel owns the descriptor.
+     * stream socket (TCP or Unix), a {@link java.nio.channels.DatagramChannel} for UDP. The channel owns the
+     * descriptor.
      */
     public static Channel channel(int fd) throws IOException {
         Kind kind = kind(fd);
@@ -66,7 +68,7 @@ public final class InheritedSockets {
                 if (family == java.net.StandardProtocolFamily.UNIX) {
                     throw new IOException("descriptor " + fd + " is a Unix datagram socket, which is not served yet");
                 }
-                Channel datagram = construct(INHERITED + "$InheritedDatagramChannelImpl", new Class<?>[] {
+                Channel datagram = construct("sun.nio.ch.DatagramChannelImpl", new Class<?>[] {
                     SelectorProvider.class, FileDescriptor.class}, provider, descriptor);
                 // the JDK takes an inherited datagram socket for IPv6 when the host has IPv6, and then sends to
                 // IPv4-mapped addresses, which an IPv4 socket refuses: tell it the socket's real family
@@ -79,11 +81,10 @@ public final class InheritedSockets {
                 throw new IOException("descriptor " + fd + " is not a stream or datagram socket");
             }
             if (kind.connected()) {
-                return construct(INHERITED + "$InheritedSocketChannelImpl", new Class<?>[] {SelectorProvider.class,
-                    FileDescriptor.class, java.net.SocketAddress.class}, provider, descriptor, null);
+                throw new IOException("descriptor " + fd + " is a connected socket, not a listening one");
             }
-            return construct(INHERITED + "$InheritedServerSocketChannelImpl", new Class<?>[] {SelectorProvider.class,
-                ProtocolFamily.class, FileDescriptor.class}, provider, family, descriptor);
+            return construct("sun.nio.ch.ServerSocketChannelImpl", new Class<?>[] {SelectorProvider.class,
+                ProtocolFamily.class, FileDescriptor.class, boolean.class}, provider, family, descriptor, true);
         } catch (java.lang.reflect.InvocationTargetException e) {
             if (e.getCause() instanceof IOException io) {
                 throw io;

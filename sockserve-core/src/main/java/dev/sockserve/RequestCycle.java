@@ -36,7 +36,7 @@ final class RequestCycle<R> {
     static {
         // loaded now, while descriptors are free: the accept that fails with EMFILE could not open the class file
         Errors.isDescriptorExhaustion(new IOException("class loading"));
-        Events.load();
+        Events.on(); // loaded now for the EMFILE path (the event classes only once a recorder runs)
     }
 
     /** How long accepting pauses after EMFILE/ENFILE: the connection waits in the backlog meanwhile. */
@@ -148,12 +148,14 @@ final class RequestCycle<R> {
                 localAddressOf(incoming.request()));
         inFlight.started(incoming.request(), request);
         metrics.accepted.increment();
-        Events.Accepted event = new Events.Accepted();
-        if (event.isEnabled()) {
-            event.listener = server.where();
-            event.client = Addresses.describe(request.clientAddress());
-            event.requestId = request.id();
-            event.commit();
+        if (Events.on()) {
+            Events.Accepted event = new Events.Accepted();
+            if (event.isEnabled()) {
+                event.listener = server.where();
+                event.client = Addresses.describe(request.clientAddress());
+                event.requestId = request.id();
+                event.commit();
+            }
         }
         tell(o -> o.accepted(request));
         if (steps.isEmpty() && !admit(request)) {
@@ -356,12 +358,14 @@ final class RequestCycle<R> {
 
     private void handleError(RequestContext request, Exception e) {
         metrics.errors.increment();
-        Events.HandlerError event = new Events.HandlerError();
-        if (event.isEnabled()) {
-            event.listener = server.where();
-            event.requestId = request.id();
-            event.error = e.toString();
-            event.commit();
+        if (Events.on()) {
+            Events.HandlerError event = new Events.HandlerError();
+            if (event.isEnabled()) {
+                event.listener = server.where();
+                event.requestId = request.id();
+                event.error = e.toString();
+                event.commit();
+            }
         }
         try {
             server.handleError(requestOf(request), request.clientAddress(), e);
@@ -407,27 +411,31 @@ final class RequestCycle<R> {
         if (out > 0) {
             metrics.bytesSent.add(out);
         }
-        Events.RequestEnded event = new Events.RequestEnded();
-        if (event.isEnabled()) {
-            event.listener = server.where();
-            event.client = Addresses.describe(request.clientAddress());
-            event.requestId = request.id();
-            event.outcome = how.reason().name();
-            event.requestDuration = System.nanoTime() - request.startNanos();
-            event.bytesIn = in;
-            event.bytesOut = out;
-            event.commit();
+        if (Events.on()) {
+            Events.RequestEnded event = new Events.RequestEnded();
+            if (event.isEnabled()) {
+                event.listener = server.where();
+                event.client = Addresses.describe(request.clientAddress());
+                event.requestId = request.id();
+                event.outcome = how.reason().name();
+                event.requestDuration = System.nanoTime() - request.startNanos();
+                event.bytesIn = in;
+                event.bytesOut = out;
+                event.commit();
+            }
         }
     }
 
     private void paused(String reason, long nanos) {
         metrics.acceptPauses.increment();
-        Events.AcceptPaused event = new Events.AcceptPaused();
-        if (event.isEnabled()) {
-            event.listener = server.where();
-            event.reason = reason;
-            event.pause = nanos;
-            event.commit();
+        if (Events.on()) {
+            Events.AcceptPaused event = new Events.AcceptPaused();
+            if (event.isEnabled()) {
+                event.listener = server.where();
+                event.reason = reason;
+                event.pause = nanos;
+                event.commit();
+            }
         }
     }
 

@@ -55,11 +55,13 @@ public final class ChildReaper implements AutoCloseable {
             }
             reaped = true;
             Posix.close(pidfd);
-            Events.ChildExit event = new Events.ChildExit();
-            if (event.isEnabled()) {
-                event.pid = pid;
-                event.status = status;
-                event.commit();
+            if (Events.on()) {
+                Events.ChildExit event = new Events.ChildExit();
+                if (event.isEnabled()) {
+                    event.pid = pid;
+                    event.status = status;
+                    event.commit();
+                }
             }
             exit.complete(status);
             return true;

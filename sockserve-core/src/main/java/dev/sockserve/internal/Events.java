@@ -10,21 +10,47 @@ import jdk.jfr.StackTrace;
 import jdk.jfr.Timespan;
 
 /**
- * The core's JDK Flight Recorder events, all under the category "sockserve". Each call site fills and
- * commits an event only when {@code isEnabled()}: with no recording running, the JIT drops the unused
- * event object and nothing else is done.
+ * The core's JDK Flight Recorder events, all under the category "sockserve". Loading an event class
+ * starts much of JFR (80-130 ms on the benchmark machine), so nothing here is loaded while the JVM's
+ * recorder is not initialized ({@link #on()}, a static read); once it is (a recording started with the
+ * JVM or later with jcmd), each call site fills and commits an event only when {@code isEnabled()}.
  */
 public final class Events {
 
     private Events() {
     }
 
-    /** Loads the event classes while descriptors are free: the accept failing with EMFILE could not. */
-    public static void load() {
-        new Accepted().isEnabled();
-        new RequestEnded().isEnabled();
-        new HandlerError().isEnabled();
-        new AcceptPaused().isEnabled();
+    private static volatile boolean loaded;
+
+    /**
+     * Whether events may be recorded: the JVM's recorder is initialized, and the event classes are loaded
+     * (here, on the first call that finds it so; a failure, such as no descriptor left to read a class
+     * file, leaves them for a later call).
+     */
+    public static boolean on() {
+        if (!jdk.jfr.FlightRecorder.isInitialized()) {
+            return false;
+        }
+        if (!loaded) {
+            try {
+                Loader.load();
+                loaded = true;
+            } catch (LinkageError e) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Its own class, so that verifying {@link #on()} loads no event class. */
+    private static final class Loader {
+        static void load() {
+            new Accepted().isEnabled();
+            new RequestEnded().isEnabled();
+            new HandlerError().isEnabled();
+            new ChildExit().isEnabled();
+            new AcceptPaused().isEnabled();
+        }
     }
 
     @Name("dev.sockserve.ConnectionAccepted")

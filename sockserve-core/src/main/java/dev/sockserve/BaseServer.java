@@ -2,7 +2,8 @@ package dev.sockserve;
 
 import dev.sockserve.internal.Carriers;
 import dev.sockserve.internal.InFlight;
-import dev.sockserve.internal.ReadSpin;
+import dev.sockserve.internal.JdkWarmUp;
+import dev.sockserve.internal.ReadPacing;
 import dev.sockserve.internal.RequestThreads;
 import dev.sockserve.internal.ServeLoop;
 import java.io.IOException;
@@ -68,7 +69,7 @@ public abstract class BaseServer<R> implements AutoCloseable {
     private final ServerOptions options;
     private final Concurrency concurrency;
     private final InFlight<R> inFlight;
-    private final ReadSpin readSpin;
+    private final ReadPacing readPacing;
     private final Object lifecycle = new Object();
     private final AtomicLong acceptFailures = new AtomicLong();
     private RequestThreads threads; // null on the synchronous path
@@ -93,15 +94,15 @@ public abstract class BaseServer<R> implements AutoCloseable {
         this.options = Objects.requireNonNull(options, "options");
         this.concurrency = options.concurrency().orElse(defaultConcurrency);
         this.inFlight = new InFlight<>(concurrency.maxInFlight().orElse(0));
-        this.readSpin = options.readSpin().isZero() ? ReadSpin.NEVER : new ReadSpin(options.readSpin(), inFlight::size);
+        this.readPacing = new ReadPacing(options.readSpin(), inFlight::size);
         if (concurrency.mode() == Concurrency.Mode.VIRTUAL_THREADS) {
             Carriers.warnIfPollersOutnumberCarriers(LOG);
         }
     }
 
-    /** When a handler about to block in a read may first look for bytes on the spot (see {@link ServerOptions#readSpin()}). */
-    ReadSpin readSpin() {
-        return readSpin;
+    /** What a handler about to block in a read does first (see {@link ServerOptions#readSpin()}). */
+    ReadPacing readPacing() {
+        return readPacing;
     }
 
     // ---- what each transport provides ----
@@ -187,6 +188,7 @@ public abstract class BaseServer<R> implements AutoCloseable {
      */
     public final void bindAndActivate() {
         try {
+            JdkWarmUp.run(); // what the JDK would make lazily, made before descriptors can run out
             serverBind();
             serverActivate();
             if (concurrency.mode() == Concurrency.Mode.PLATFORM_THREADS) {

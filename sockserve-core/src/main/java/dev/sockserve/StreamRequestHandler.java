@@ -116,7 +116,7 @@ public abstract class StreamRequestHandler extends BaseRequestHandler<SocketChan
             connection.setOption(StandardSocketOptions.TCP_NODELAY, true);
         }
         streams = new ChannelStreams(connection, clientAddress(), timeout().orElse(null),
-                server().options().writeTimeout().orElse(null), server().readSpin());
+                server().options().writeTimeout().orElse(null), server().readPacing());
         rfile = streams.input(Math.max(rbufsize(), 0));
         wfile = wbufsize() > 0 ? new BufferedOutputStream(streams.output(), wbufsize()) : streams.output();
     }

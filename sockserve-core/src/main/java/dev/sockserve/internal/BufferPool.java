@@ -13,7 +13,11 @@ import java.util.function.Supplier;
  */
 public final class BufferPool<T> {
 
-    private static final int SLOTS = 64;
+    /** Slots per pool, 64: more than the buffers lent at once on a few cores, few enough to stay one small array. */
+    private static final int SLOT_BITS = 6;
+    private static final int SLOTS = 1 << SLOT_BITS;
+    /** Slots tried from a thread's own before giving up: a few, so a take or give stays a handful of atomic operations. */
+    private static final int PROBES = 4;
     private static final ConcurrentHashMap<Integer, BufferPool<byte[]>> ARRAYS = new ConcurrentHashMap<>();
     private static final ConcurrentHashMap<Integer, BufferPool<ByteBuffer>> DIRECT = new ConcurrentHashMap<>();
 
@@ -36,12 +40,12 @@ public final class BufferPool<T> {
 
     private static int home() {
         long id = Thread.currentThread().threadId();
-        return (int) ((id * 0x9E3779B97F4A7C15L) >>> 58); // 6 bits: 0..63
+        return (int) ((id * 0x9E3779B97F4A7C15L) >>> (64 - SLOT_BITS)); // the top bits of a Fibonacci hash
     }
 
     public T take() {
         int home = home();
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < PROBES; i++) {
             T b = slots.getAndSet((home + i) & (SLOTS - 1), null);
             if (b != null) {
                 return b;
@@ -52,7 +56,7 @@ public final class BufferPool<T> {
 
     public void give(T buffer) {
         int home = home();
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < PROBES; i++) {
             if (slots.compareAndSet((home + i) & (SLOTS - 1), null, buffer)) {
                 return;
             }

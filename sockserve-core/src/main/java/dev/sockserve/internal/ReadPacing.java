@@ -1,0 +1,114 @@
+package dev.sockserve.internal;
+
+import java.io.IOException;
+import java.time.Duration;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.IntSupplier;
+
+/**
+ * What a handler does just before a read that may block, so that it costs less than parking and does
+ * not keep other requests from a CPU ({@code ServerOptions.readSpin}; measurements and the designs tried
+ * are in {@code sockserve-bench/RESULTS.md}, designs 13, 18 and 19):
+ * <ul>
+ * <li>while the server has no more requests in flight than virtual-thread carriers, it looks for
+ *     waiting bytes for up to the spin time, yielding between looks: a client that answers within
+ *     microseconds is read without parking and waking the thread;</li>
+ * <li>busier than that, a virtual-thread handler does not spin but yields before every other read, so
+ *     the other requests run first and its client's next message has usually come when it reads;</li>
+ * <li>and a handler whose reads keep finding bytes waiting (a client that streams without pause, which
+ *     would never park, and the JDK never preempts a virtual thread) steps back behind the threads
+ *     woken from outside its carrier, the JDK's pollers among them.</li>
+ * </ul>
+ * One instance per server; {@link #reader()} gives each connection its own counters.
+ */
+public final class ReadPacing {
+
+    /** Every this many busy reads one looks whether bytes wait: odd, so it falls on reads after a yield and right after a reply alike. */
+    static final int LOOK_EVERY = 15;
+    /** Looks in a row that found bytes waiting before the handler steps back: about 60 reads of a stream without pause. */
+    static final int LOOKS_BEFORE_STEPPING_BACK = 4;
+    /** Busy reads of a connection that never yield: the first read usually finds its message, the second is where the thread first parks, which sizes its stack copy. */
+    static final int READS_BEFORE_YIELDING = 2;
+    /** The park that steps back: the shortest there is, woken by the JDK's timer thread, so from outside the carrier. */
+    static final long STEP_BACK_NANOS = 1;
+
+    private final long spinNanos;
+    private final IntSupplier inFlight;
+    private final int carriers;
+    private final Reader never = new Reader(); // for a zero spin: it keeps no counts, so one serves every connection
+
+    /**
+     * @param spin how long a handler looks for bytes before parking; zero: it parks at once and never yields
+     * @param inFlight the server's requests in flight
+     */
+    public ReadPacing(Duration spin, IntSupplier inFlight) {
+        this.spinNanos = spin.toNanos();
+        this.inFlight = inFlight;
+        this.carriers = Carriers.count();
+    }
+
+    /** The counters of one connection. */
+    Reader reader() {
+        return spinNanos == 0 ? never : new Reader();
+    }
+
+    /** How many bytes the kernel holds for the connection, without reading them. */
+    interface Waiting {
+        int waiting() throws IOException;
+    }
+
+    /** The pacing of one connection's reads. */
+    final class Reader {
+        private int busyReads; // reads made while the server was busier than its carriers
+        private int looksFindingBytes; // looks in a row (one every LOOK_EVERY busy reads) that found bytes waiting
+
+        /** Called before every read that may block; returns when the read should be made. */
+        void beforeRead(Waiting connection) {
+            if (spinNanos == 0) {
+                return;
+            }
+            if (inFlight.getAsInt() > carriers) { // one look at the requests in flight: this is on every read's path
+                busy(connection);
+            } else {
+                spin(connection);
+            }
+        }
+
+        private void busy(Waiting connection) {
+            if (!Thread.currentThread().isVirtual()) {
+                return; // a platform thread is preempted by the OS, and its yield gives way to no request
+            }
+            int n = busyReads = busyReads == Integer.MAX_VALUE ? READS_BEFORE_YIELDING + 1 : busyReads + 1;
+            if (n % LOOK_EVERY == 0) {
+                looksFindingBytes = hasBytes(connection) ? looksFindingBytes + 1 : 0;
+                if (looksFindingBytes >= LOOKS_BEFORE_STEPPING_BACK) {
+                    looksFindingBytes = 0;
+                    LockSupport.parkNanos(STEP_BACK_NANOS);
+                    return;
+                }
+            }
+            if (n > READS_BEFORE_YIELDING && (n & 1) == 1) {
+                Thread.yield();
+            }
+        }
+
+        private void spin(Waiting connection) {
+            long end = System.nanoTime() + spinNanos;
+            try {
+                while (connection.waiting() == 0 && System.nanoTime() - end < 0 && inFlight.getAsInt() <= carriers) {
+                    Thread.yield();
+                }
+            } catch (IOException e) {
+                // closed or broken: the read that follows reports it
+            }
+        }
+
+        private boolean hasBytes(Waiting connection) {
+            try {
+                return connection.waiting() > 0;
+            } catch (IOException e) {
+                return false; // closed or broken: the read that follows reports it
+            }
+        }
+    }
+}

@@ -16,7 +16,7 @@ import java.util.Objects;
  * out, and writes that always write everything (never a partial write) and time out only when no
  * progress is made.
  */
-public final class ChannelStreams implements AutoCloseable, ReadPacing.Waiting {
+public final class ChannelStreams implements AutoCloseable {
 
     private final SocketChannel channel;
     private InputStream probe; // for available() only (how many bytes the kernel holds); made on first use
@@ -36,8 +36,8 @@ public final class ChannelStreams implements AutoCloseable, ReadPacing.Waiting {
         this.deadline = readTimeout == null && writeTimeout == null ? null : IoWatchdog.of(channel);
     }
 
-    @Override
-    public int waiting() throws IOException {
+    /** How many bytes the kernel holds for the connection, without reading them. */
+    int waiting() throws IOException {
         if (probe == null) {
             probe = Channels.newInputStream(channel);
         }
@@ -82,7 +82,7 @@ public final class ChannelStreams implements AutoCloseable, ReadPacing.Waiting {
     private final class Input extends InputStream {
         /** The array an idle connection keeps and reads small messages into: a 64-byte message fits, and it costs an idle connection little. */
         private static final int SMALL = 128;
-        /** The buffer a transfer borrows while bytes keep coming: the most a loopback read returns at once. */
+        /** What a transfer borrows while bytes keep coming: 64 KiB, loopback's segment size, moves bulk data in few system calls. */
         private static final int TRANSFER = 64 * 1024;
 
         private final int bufferSize; // 0: unbuffered

@@ -21,7 +21,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * finding a connection whose deadline moved on, queues it again at its new deadline (and forgets one
  * with nothing armed). A connection is taken out of the queue at once only when it closes.
  */
-public final class IoWatchdog {
+final class IoWatchdog {
 
     private static final ReentrantLock LOCK = new ReentrantLock();
     private static final Condition CHANGED = LOCK.newCondition(); // a new earliest deadline, or the first one
@@ -32,7 +32,7 @@ public final class IoWatchdog {
     }
 
     /** The deadlines of one connection; 0 means not armed. */
-    public static final class Deadline {
+    static final class Deadline {
         private final Channel channel;
         private volatile long readDeadline;
         private volatile long writeDeadline;
@@ -45,7 +45,7 @@ public final class IoWatchdog {
             this.channel = channel;
         }
 
-        public boolean fired() {
+        boolean fired() {
             return fired;
         }
 
@@ -107,12 +107,12 @@ public final class IoWatchdog {
     }
 
     /** The deadlines of a connection, watched from when one is first armed. */
-    public static Deadline of(Channel channel) {
+    static Deadline of(Channel channel) {
         return new Deadline(channel);
     }
 
     /** Stops watching, for good: the connection is done. */
-    public static void unwatch(Deadline deadline) {
+    static void unwatch(Deadline deadline) {
         deadline.disarmRead();
         deadline.disarmWrite();
         if (deadline.queuedAt != 0) {

@@ -23,14 +23,14 @@ import java.util.function.IntSupplier;
  */
 public final class ReadPacing {
 
-    /** Every this many busy reads one looks whether bytes wait: odd, so it falls on reads after a yield and right after a reply alike. */
-    static final int LOOK_EVERY = 15;
-    /** Looks in a row that found bytes waiting before the handler steps back: about 60 reads of a stream without pause. */
-    static final int LOOKS_BEFORE_STEPPING_BACK = 4;
-    /** Busy reads of a connection that never yield: the first read usually finds its message, the second is where the thread first parks, which sizes its stack copy. */
-    static final int READS_BEFORE_YIELDING = 2;
-    /** The park that steps back: the shortest there is, woken by the JDK's timer thread, so from outside the carrier. */
-    static final long STEP_BACK_NANOS = 1;
+    /** Every this many busy reads one looks whether bytes wait: one {@code FIONREAD} per 15 reads is cheap, and an odd count falls on reads after a yield and right after a reply alike. */
+    private static final int LOOK_EVERY = 15;
+    /** Looks in a row that found bytes waiting before the handler steps back: 4 (about 60 reads) tell a stream without pause from a client whose next message is only sometimes there. */
+    private static final int LOOKS_BEFORE_STEPPING_BACK = 4;
+    /** Busy reads of a connection that never yield: its first read usually finds its message, and the first time the thread leaves its carrier (a park, at the second) sizes its stack copy, which a yield would size too small. */
+    private static final int READS_BEFORE_YIELDING = 2;
+    /** The park that steps back: the shortest there is; the JDK's timer thread wakes it, from outside the carrier, so it queues behind the pollers. */
+    private static final long STEP_BACK_NANOS = 1;
 
     private final long spinNanos;
     private final IntSupplier inFlight;
@@ -52,18 +52,13 @@ public final class ReadPacing {
         return spinNanos == 0 ? never : new Reader();
     }
 
-    /** How many bytes the kernel holds for the connection, without reading them. */
-    interface Waiting {
-        int waiting() throws IOException;
-    }
-
     /** The pacing of one connection's reads. */
     final class Reader {
         private int busyReads; // reads made while the server was busier than its carriers
         private int looksFindingBytes; // looks in a row (one every LOOK_EVERY busy reads) that found bytes waiting
 
         /** Called before every read that may block; returns when the read should be made. */
-        void beforeRead(Waiting connection) {
+        void beforeRead(ChannelStreams connection) {
             if (spinNanos == 0) {
                 return;
             }
@@ -74,7 +69,7 @@ public final class ReadPacing {
             }
         }
 
-        private void busy(Waiting connection) {
+        private void busy(ChannelStreams connection) {
             if (!Thread.currentThread().isVirtual()) {
                 return; // a platform thread is preempted by the OS, and its yield gives way to no request
             }
@@ -92,7 +87,7 @@ public final class ReadPacing {
             }
         }
 
-        private void spin(Waiting connection) {
+        private void spin(ChannelStreams connection) {
             long end = System.nanoTime() + spinNanos;
             try {
                 while (connection.waiting() == 0 && System.nanoTime() - end < 0 && inFlight.getAsInt() <= carriers) {
@@ -103,7 +98,7 @@ public final class ReadPacing {
             }
         }
 
-        private boolean hasBytes(Waiting connection) {
+        private boolean hasBytes(ChannelStreams connection) {
             try {
                 return connection.waiting() > 0;
             } catch (IOException e) {

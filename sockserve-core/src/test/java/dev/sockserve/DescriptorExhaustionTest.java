@@ -13,6 +13,7 @@ import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
@@ -60,7 +61,15 @@ class DescriptorExhaustionTest {
             });
             BaseServer<?> server = args[0].equals("processes") ? new ForkingTcpServer(address, LineEcho::new, options)
                     : new TcpServer(address, LineEcho::new, options);
-            Thread.ofPlatform().daemon(true).start(server::serveForever);
+            Thread loop = Thread.ofPlatform().daemon(true).start(server::serveForever);
+            // the loop makes its selector (two descriptors) when it starts: let it, before the descriptors go
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (Arrays.stream(loop.getStackTrace()).noneMatch(f -> f.getMethodName().equals("select"))) {
+                if (System.nanoTime() > deadline) {
+                    throw new IllegalStateException("the serving loop did not start: " + Arrays.toString(loop.getStackTrace()));
+                }
+                Thread.sleep(10);
+            }
             int free = Integer.parseInt(args[1]);
             List<java.io.FileInputStream> hoard = new ArrayList<>();
             try {

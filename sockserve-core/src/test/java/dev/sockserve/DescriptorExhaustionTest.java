@@ -61,15 +61,7 @@ class DescriptorExhaustionTest {
             });
             BaseServer<?> server = args[0].equals("processes") ? new ForkingTcpServer(address, LineEcho::new, options)
                     : new TcpServer(address, LineEcho::new, options);
-            Thread loop = Thread.ofPlatform().daemon(true).start(server::serveForever);
-            // the loop makes its selector (two descriptors) when it starts: let it, before the descriptors go
-            long deadline = System.nanoTime() + 10_000_000_000L;
-            while (Arrays.stream(loop.getStackTrace()).noneMatch(f -> f.getMethodName().equals("select"))) {
-                if (System.nanoTime() > deadline) {
-                    throw new IllegalStateException("the serving loop did not start: " + Arrays.toString(loop.getStackTrace()));
-                }
-                Thread.sleep(10);
-            }
+            awaitSelecting(Thread.ofPlatform().daemon(true).start(server::serveForever));
             int free = Integer.parseInt(args[1]);
             List<java.io.FileInputStream> hoard = new ArrayList<>();
             try {
@@ -85,6 +77,20 @@ class DescriptorExhaustionTest {
             new BufferedReader(new InputStreamReader(System.in, US_ASCII)).readLine(); // EXIT
             server.shutdown();
             server.serverClose();
+        }
+    }
+
+    /**
+     * Waits until a serving loop waits in its selector: it makes the selector (two descriptors) when it
+     * starts, so a child must let it before it takes every descriptor.
+     */
+    static void awaitSelecting(Thread loop) throws InterruptedException {
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (Arrays.stream(loop.getStackTrace()).noneMatch(f -> f.getMethodName().equals("select"))) {
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("the serving loop did not start: " + Arrays.toString(loop.getStackTrace()));
+            }
+            Thread.sleep(10);
         }
     }
 

@@ -66,8 +66,10 @@ public abstract class StreamRequestHandler extends BaseRequestHandler<SocketChan
     }
 
     /**
-     * How many bytes {@code rfile()} reads ahead at most; 0 for no read-ahead. Default 8192. The buffer is
-     * lent to the connection only while it holds unread bytes: an idle connection keeps none.
+     * How many bytes {@code rfile()} reads ahead at most. Default 8192 (Python's buffer size). 0 means no
+     * read-ahead, as in Python: {@code rfile()} then never takes a byte past what the caller asked for, so
+     * the rest can be read from {@link #request()} directly. The buffer is lent to the connection only
+     * while it holds unread bytes: an idle connection keeps none.
      */
     protected int rbufsize() {
         return 8192;

@@ -16,7 +16,7 @@ import java.util.Objects;
  * out, and writes that always write everything (never a partial write) and time out only when no
  * progress is made.
  */
-public final class ChannelStreams implements AutoCloseable {
+public final class ChannelStreams extends ReadPacing.Reader implements AutoCloseable {
 
     private final SocketChannel channel;
     private InputStream probe; // for available() only (how many bytes the kernel holds); made on first use
@@ -24,19 +24,18 @@ public final class ChannelStreams implements AutoCloseable {
     private final long readTimeoutNanos;
     private final long writeTimeoutNanos;
     private final IoWatchdog.Deadline deadline; // null: no timeouts at all
-    private final ReadPacing.Reader pacing;
 
     public ChannelStreams(SocketChannel channel, Object peer, Duration readTimeout, Duration writeTimeout,
             ReadPacing pacing) {
+        super(pacing);
         this.channel = channel;
         this.peer = peer;
-        this.pacing = pacing.reader();
         this.readTimeoutNanos = readTimeout == null ? 0 : readTimeout.toNanos();
         this.writeTimeoutNanos = writeTimeout == null ? 0 : writeTimeout.toNanos();
         this.deadline = readTimeout == null && writeTimeout == null ? null : IoWatchdog.of(channel);
     }
 
-    /** How many bytes the kernel holds for the connection, without reading them. */
+    @Override
     int waiting() throws IOException {
         if (probe == null) {
             probe = Channels.newInputStream(channel);
@@ -152,7 +151,7 @@ public final class ChannelStreams implements AutoCloseable {
             while (true) {
                 int n;
                 if (readTimeoutNanos == 0) {
-                    pacing.beforeRead(ChannelStreams.this);
+                    beforeRead();
                     n = channel.read(smallBuffer.clear()); // not through blockingRead: one frame fewer while parked
                 } else {
                     n = blockingRead(smallBuffer.clear());
@@ -239,7 +238,7 @@ public final class ChannelStreams implements AutoCloseable {
         }
 
         private int blockingRead(ByteBuffer buffer) throws IOException {
-            pacing.beforeRead(ChannelStreams.this);
+            beforeRead();
             if (readTimeoutNanos == 0) {
                 return channel.read(buffer);
             }

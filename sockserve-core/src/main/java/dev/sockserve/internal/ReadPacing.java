@@ -19,7 +19,7 @@ import java.util.function.IntSupplier;
  *     would never park, and the JDK never preempts a virtual thread) steps back behind the threads
  *     woken from outside its carrier, the JDK's pollers among them.</li>
  * </ul>
- * One instance per server; {@link #reader()} gives each connection its own counters.
+ * One instance per server; each connection's streams keep their own counters ({@link Reader}).
  */
 public final class ReadPacing {
 
@@ -35,7 +35,6 @@ public final class ReadPacing {
     private final long spinNanos;
     private final IntSupplier inFlight;
     private final int carriers;
-    private final Reader never = new Reader(); // for a zero spin: it keeps no counts, so one serves every connection
 
     /**
      * @param spin how long a handler looks for bytes before parking; zero: it parks at once and never yields
@@ -47,35 +46,42 @@ public final class ReadPacing {
         this.carriers = Carriers.count();
     }
 
-    /** The counters of one connection. */
-    Reader reader() {
-        return spinNanos == 0 ? never : new Reader();
-    }
-
-    /** The pacing of one connection's reads. */
-    final class Reader {
+    /**
+     * One connection's reads, paced: its streams extend this, so that the counters live in the object
+     * every read touches anyway rather than in one more per connection.
+     */
+    abstract static class Reader {
+        private final ReadPacing pacing;
         private int busyReads; // reads made while the server was busier than its carriers
         private int looksFindingBytes; // looks in a row (one every LOOK_EVERY busy reads) that found bytes waiting
 
+        Reader(ReadPacing pacing) {
+            this.pacing = pacing;
+        }
+
+        /** How many bytes the kernel holds for the connection, without reading them. */
+        abstract int waiting() throws IOException;
+
         /** Called before every read that may block; returns when the read should be made. */
-        void beforeRead(ChannelStreams connection) {
-            if (spinNanos == 0) {
+        final void beforeRead() {
+            ReadPacing p = pacing;
+            if (p.spinNanos == 0) {
                 return;
             }
-            if (inFlight.getAsInt() > carriers) { // one look at the requests in flight: this is on every read's path
-                busy(connection);
+            if (p.inFlight.getAsInt() > p.carriers) { // one look at the requests in flight: this is on every read's path
+                busy();
             } else {
-                spin(connection);
+                spin(p);
             }
         }
 
-        private void busy(ChannelStreams connection) {
+        private void busy() {
             if (!Thread.currentThread().isVirtual()) {
                 return; // a platform thread is preempted by the OS, and its yield gives way to no request
             }
             int n = busyReads = busyReads == Integer.MAX_VALUE ? READS_BEFORE_YIELDING + 1 : busyReads + 1;
             if (n % LOOK_EVERY == 0) {
-                looksFindingBytes = hasBytes(connection) ? looksFindingBytes + 1 : 0;
+                looksFindingBytes = hasBytes() ? looksFindingBytes + 1 : 0;
                 if (looksFindingBytes >= LOOKS_BEFORE_STEPPING_BACK) {
                     looksFindingBytes = 0;
                     LockSupport.parkNanos(STEP_BACK_NANOS);
@@ -87,10 +93,10 @@ public final class ReadPacing {
             }
         }
 
-        private void spin(ChannelStreams connection) {
-            long end = System.nanoTime() + spinNanos;
+        private void spin(ReadPacing p) {
+            long end = System.nanoTime() + p.spinNanos;
             try {
-                while (connection.waiting() == 0 && System.nanoTime() - end < 0 && inFlight.getAsInt() <= carriers) {
+                while (waiting() == 0 && System.nanoTime() - end < 0 && p.inFlight.getAsInt() <= p.carriers) {
                     Thread.yield();
                 }
             } catch (IOException e) {
@@ -98,9 +104,9 @@ public final class ReadPacing {
             }
         }
 
-        private boolean hasBytes(ChannelStreams connection) {
+        private boolean hasBytes() {
             try {
-                return connection.waiting() > 0;
+                return waiting() > 0;
             } catch (IOException e) {
                 return false; // closed or broken: the read that follows reports it
             }

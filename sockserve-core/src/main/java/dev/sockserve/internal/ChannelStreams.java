@@ -14,7 +14,7 @@ import java.util.Objects;
 /**
  * The raw streams of one connection, behind {@code rfile()} and {@code wfile()}: reads that may time
  * out, and writes that always write everything (never a partial write) and time out only when no
- * progress is made.
+ * progress is made. Before a read that may block, it paces itself as {@link ReadPacing} says.
  */
 public final class ChannelStreams extends ReadPacing.Reader implements AutoCloseable {
 

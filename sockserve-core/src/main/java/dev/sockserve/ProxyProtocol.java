@@ -72,7 +72,8 @@ public final class ProxyProtocol {
     }
 
     ConnectionStep step() {
-        return ConnectionStep.of("proxy", timeout, this::readHeader);
+        // an untrusted peer or a bad header is a misconfigured proxy or an attack: logged without -v
+        return ConnectionStep.of("proxy", timeout, System.Logger.Level.WARNING, this::readHeader);
     }
 
     private void readHeader(RequestContext request) throws IOException {

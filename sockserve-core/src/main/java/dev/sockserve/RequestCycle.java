@@ -30,6 +30,11 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 final class RequestCycle<R> {
 
+    static {
+        // loaded now, while descriptors are free: the accept that fails with EMFILE could not open the class file
+        Errors.isDescriptorExhaustion(new IOException("class loading"));
+    }
+
     /** How long accepting pauses after EMFILE/ENFILE: the connection waits in the backlog meanwhile. */
     private static final long ACCEPT_PAUSE_NANOS = Duration.ofSeconds(1).toNanos();
 
@@ -231,14 +236,14 @@ final class RequestCycle<R> {
         try {
             step.apply(request);
         } catch (RequestRefusedException e) {
-            failure = new Refusal(step.name() + ": " + e.getMessage(), e.level());
+            failure = new Refusal(step.name() + ": " + e.getMessage(), e.level().orElse(step.refusalLevel()));
         } catch (IOException | RuntimeException e) {
-            failure = new Refusal(step.name() + " failed: " + e, Level.INFO);
+            failure = new Refusal(step.name() + " failed: " + e, step.refusalLevel());
         }
         deadline.cancel(false);
         if (overran.get()) {
             return Optional.of(new Refusal(step.name() + " did not finish within " + Durations.format(step.deadline()),
-                    Level.INFO));
+                    step.refusalLevel()));
         }
         return Optional.ofNullable(failure);
     }

@@ -69,8 +69,10 @@ public abstract class StreamRequestHandler extends BaseRequestHandler<SocketChan
     }
 
     /**
-     * How many bytes {@code rfile()} reads ahead at most; 0 for no read-ahead. Default 8192. The buffer is
-     * lent to the connection only while it holds unread bytes: an idle connection keeps none.
+     * How many bytes {@code rfile()} reads ahead at most. Default 8192 (Python's buffer size). 0 means no
+     * read-ahead, as in Python: {@code rfile()} then never takes a byte past what the caller asked for, so
+     * the rest can be read from {@link #request()} directly. The buffer is lent to the connection only
+     * while it holds unread bytes: an idle connection keeps none.
      */
     protected int rbufsize() {
         return 8192;
@@ -127,7 +129,7 @@ public abstract class StreamRequestHandler extends BaseRequestHandler<SocketChan
             return;
         }
         streams = new ChannelStreams(connection, clientAddress(), timeout().orElse(null),
-                server().options().writeTimeout().orElse(null), server().readSpin());
+                server().options().writeTimeout().orElse(null), server().readPacing());
         rfile = streams.input(Math.max(rbufsize(), 0));
         wfile = wbufsize() > 0 ? new BufferedOutputStream(streams.output(), wbufsize()) : streams.output();
     }

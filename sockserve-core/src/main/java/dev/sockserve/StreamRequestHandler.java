@@ -1,6 +1,7 @@
 package dev.sockserve;
 
 import dev.sockserve.internal.ChannelStreams;
+import dev.sockserve.internal.TlsChannel;
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
 import java.io.IOException;
@@ -123,6 +124,9 @@ public abstract class StreamRequestHandler extends BaseRequestHandler<SocketChan
         if (context().channelWrapped()) {
             // a connection step wrapped the socket (TLS): the handler reads and writes through the wrapper
             ByteChannel wrapped = context().channel().orElseThrow();
+            if (wrapped instanceof TlsChannel tls) {
+                tls.timeouts(timeout().orElse(null), server().options().writeTimeout().orElse(null));
+            }
             rfile = new BufferedInputStream(Channels.newInputStream(wrapped), Math.max(rbufsize(), 1));
             OutputStream out = Channels.newOutputStream(wrapped);
             wfile = wbufsize() > 0 ? new BufferedOutputStream(out, wbufsize()) : out;

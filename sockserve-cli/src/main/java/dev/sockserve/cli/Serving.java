@@ -86,7 +86,9 @@ final class Serving implements AutoCloseable {
             this.reaper = childReaper;
             for (ListenAddress listen : listeners) {
                 String localName = what instanceof What.Exec e ? e.localName() : "";
-                Gatekeeper gatekeeper = new Gatekeeper(log, rules, Optional.ofNullable(options.perClient),
+                java.util.concurrent.atomic.AtomicReference<String> name = new java.util.concurrent.atomic.AtomicReference<>(
+                        listen.toString()); // the address as bound once the server is open (port 0)
+                Gatekeeper gatekeeper = new Gatekeeper(log.forListener(name::get), rules, Optional.ofNullable(options.perClient),
                         options.concurrency == ServeOptions.ConcurrencyChoice.synchronous ? 1 : limit, !exec,
                         !exec && listen.kind() == ListenAddress.Kind.UDP, localName);
                 Supplier<? extends BaseRequestHandler<SocketChannel>> stream;
@@ -123,6 +125,7 @@ final class Serving implements AutoCloseable {
                 BaseServer<?> server = open(listen, stream, datagram, listenerOptions);
                 servers.add(server);
                 kinds.add(listen.kind());
+                name.set(ListenAddress.describe(listen.kind(), server.serverAddress()));
                 if (server.serverAddress() instanceof UnixDomainSocketAddress unix
                         && SocketActivation.channelFor(listen).isEmpty()) { // an inherited socket's file is not ours
                     socketFiles.put(unix.getPath(), fileKey(unix.getPath()));

@@ -324,12 +324,32 @@ public final class Sockserve {
         return null;
     }
 
+    /** {@code --inetd} on a connected socket: one request, then the program's status (exec) or 0. */
+    private static void inetdNowait(Parsed parsed) {
+        try {
+            java.util.Optional<java.nio.channels.SocketChannel> connection = InetdOnce.connection();
+            if (connection.isEmpty()) {
+                return; // a listening socket: served as a listener
+            }
+            int status = parsed.starter() instanceof ExecCommand exec
+                    ? InetdOnce.exec(connection.get(), exec.program, exec.localName, exec.options, parsed.log())
+                    : InetdOnce.service(connection.get(), parsed.starter(), parsed.log());
+            System.exit(status);
+        } catch (Exception e) {
+            parsed.log().error("--inetd: " + e.getMessage());
+            System.exit(EXIT_FAILED);
+        }
+    }
+
     public static void main(String[] args) {
         Parsed parsed = parse(args, System.out, System.err);
         if (parsed.starter() == null) {
             System.exit(parsed.exitCode());
         }
         parsed.log().takeOverJavaLogging();
+        if (parsed.starter().options().ops.inetd) {
+            inetdNowait(parsed); // exits when descriptor 0 is a connected socket
+        }
         int[] exitCode = {EXIT_OK};
         Serving serving = start(parsed, System.err, exitCode);
         if (serving == null) {

@@ -161,6 +161,34 @@ class ActivationAndPrivilegesTest {
         assertEquals("inetd 0", Harness.run(command, 60).strip());
     }
 
+    /** inetd 'nowait': python3 accepts and starts the command with the connection as descriptors 0 and 1. */
+    private static final String INETD_NOWAIT = """
+            import socket, subprocess, sys
+            l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(1)
+            c = socket.create_connection(l.getsockname(), timeout=30)
+            a, _ = l.accept()
+            p = subprocess.Popen(sys.argv[1:], stdin=a.fileno(), stdout=a.fileno(), stderr=subprocess.DEVNULL)
+            a.close(); l.close()
+            c.sendall(b'hello'); c.shutdown(socket.SHUT_WR)
+            got = b''
+            while True:
+                chunk = c.recv(100)
+                if not chunk: break
+                got += chunk
+            sys.stdout.write(got.decode() + ' ' + str(p.wait(timeout=30)))
+            """;
+
+    @Test
+    void inetdNowaitServesOneConnectionThenExitsWithTheProgramsStatus() throws Exception {
+        List<String> exec = new ArrayList<>(List.of("python3", "-c", INETD_NOWAIT));
+        exec.addAll(Harness.childJvm(List.of("exec", "--inetd", "--", "/bin/sh", "-c",
+                "cat; printf \" $PROTO $TCPREMOTEIP\"; exit 3")).command());
+        assertEquals("hello TCP 127.0.0.1 3", Harness.run(exec, 60).strip());
+        List<String> echo = new ArrayList<>(List.of("python3", "-c", INETD_NOWAIT));
+        echo.addAll(Harness.childJvm(List.of("echo", "--inetd")).command());
+        assertEquals("hello 0", Harness.run(echo, 60).strip());
+    }
+
     @Test
     void variablesForAnotherProcessAreIgnored() {
         Map<String, String> env = Map.of("LISTEN_PID", "1", "LISTEN_FDS", "1", "LISTEN_FDNAMES", "x");

@@ -39,8 +39,8 @@ import javax.net.ssl.TrustManagerFactory;
  */
 public final class TlsBench {
 
-    static final List<String> SCENARIOS = List.of("tls-handshake", "tls-pingpong-64", "tls-bulk");
-    static final List<String> SERVERS = List.of("sockserve", "sockserve-forward", "netty-jdk", "netty-boringssl", "stunnel");
+    static final List<String> SCENARIOS = List.of(System.getProperty("tls.scenarios", "tls-handshake,tls-pingpong-64,tls-bulk").split(","));
+    static final List<String> SERVERS = List.of(System.getProperty("tls.servers", "sockserve,sockserve-forward,netty-jdk,netty-boringssl,stunnel").split(","));
 
     record Row(String scenario, String server, double opsPerSecond, double serverCpuPerOp, double generatorCpuPerOp,
             double generatorCores) {

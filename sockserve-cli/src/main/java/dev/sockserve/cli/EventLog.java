@@ -108,6 +108,11 @@ final class EventLog {
         }
     }
 
+    /** {@link #cut(long, String, String)} on this view's listener. */
+    void cut(long id, String reason) {
+        cut(id, reason, listener == null ? "?" : listener.get());
+    }
+
     /** A connection the server ended: always logged, with the request's id, why, and the listener. */
     void cut(long id, String reason, String listener) {
         event("cut", "cut " + id + " " + reason + " on " + listener,

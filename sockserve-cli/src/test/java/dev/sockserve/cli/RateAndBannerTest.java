@@ -65,6 +65,12 @@ class RateAndBannerTest {
             assertTrue(served <= 5 + 5 * seconds + 2, served + " served in " + seconds + "s at 5/s:5");
             assertTrue(refused > 0, "nothing refused");
             Await.until("deny lines", () -> server.log.toString(StandardCharsets.UTF_8).contains("rate 5/s:5"));
+            // each closed connection is a cut line too, with its deny line's id
+            String log = server.log.toString(StandardCharsets.UTF_8);
+            String deny = log.lines().filter(l -> l.startsWith("sockserve: deny ") && l.endsWith("rate 5/s:5"))
+                    .findFirst().orElseThrow();
+            String id = deny.split(" ")[2];
+            assertTrue(log.contains("sockserve: cut " + id + " limit on " + server.address(0)), log);
         }
     }
 

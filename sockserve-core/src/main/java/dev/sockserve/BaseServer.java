@@ -195,8 +195,7 @@ public abstract class BaseServer<R> implements AutoCloseable {
             } else if (concurrency.mode() == Concurrency.Mode.VIRTUAL_THREADS) {
                 threads = RequestThreads.virtual(threadName("request"), this::uncaught);
             } else if (concurrency.mode() == Concurrency.Mode.PROCESSES) {
-                children = new ChildProcessDispatch(this, handlerFactory.get().getClass(),
-                        concurrency.childJvmOptions());
+                children = new ChildProcessDispatch(this, handlerFactory, concurrency.childJvmOptions());
                 if (socketType() == SocketType.DATAGRAM) {
                     threads = RequestThreads.virtual(threadName("request"), this::uncaught);
                 }

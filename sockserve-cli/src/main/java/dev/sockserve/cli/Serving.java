@@ -1,6 +1,6 @@
 package dev.sockserve.cli;
 
-import dev.sockserve.internal.ChildReaper;
+import dev.sockserve.internal.ChildProcesses;
 
 import dev.sockserve.BaseRequestHandler;
 import dev.sockserve.BaseServer;
@@ -10,6 +10,7 @@ import dev.sockserve.ServerGroup;
 import dev.sockserve.ServerOptions;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.time.Duration;
 import java.nio.channels.SocketChannel;
 import java.util.ArrayList;
 import java.util.List;
@@ -31,14 +32,14 @@ final class Serving implements AutoCloseable {
         record BuiltIn(Service service) implements What {
         }
 
-        record Exec(List<String> argv, String localName) implements What {
+        record Exec(List<String> argv, String localName, Duration datagramTimeout) implements What {
         }
     }
 
     private final List<BaseServer<?>> servers = new ArrayList<>();
     private final List<ListenAddress.Kind> kinds = new ArrayList<>();
     private final ServerGroup group;
-    private final ChildReaper reaper; // exec only
+    private final ChildProcesses children; // exec only
     private final CountDownLatch stopped = new CountDownLatch(1);
     private final AtomicBoolean served = new AtomicBoolean();
     private volatile boolean stopRequested;
@@ -63,12 +64,12 @@ final class Serving implements AutoCloseable {
                 .closeGracePeriod(options.grace)
                 .writeTimeout(options.writeTimeout)
                 .readSpin(options.readSpin);
-        ChildReaper childReaper = null;
+        ChildProcesses execChildren = null;
         try {
             if (exec) {
-                childReaper = new ChildReaper("exec");
+                execChildren = new ChildProcesses("exec");
             }
-            this.reaper = childReaper;
+            this.children = execChildren;
             for (ListenAddress listen : listeners) {
                 String localName = what instanceof What.Exec e ? e.localName() : "";
                 Gatekeeper gatekeeper = new Gatekeeper(log, rules, Optional.ofNullable(options.perClient),
@@ -77,8 +78,8 @@ final class Serving implements AutoCloseable {
                 Supplier<? extends BaseRequestHandler<SocketChannel>> stream;
                 Supplier<? extends BaseRequestHandler<DatagramRequest>> datagram;
                 if (what instanceof What.Exec e) {
-                    ExecProgram program = new ExecProgram(e.argv(), System.getenv(), e.localName(), childReaper,
-                            options.maxPacketSize);
+                    ExecProgram program = new ExecProgram(e.argv(), System.getenv(), e.localName(), execChildren,
+                            options.maxPacketSize, e.datagramTimeout());
                     stream = () -> program.streamHandler(listen.kind());
                     datagram = () -> program.datagramHandler(listen.kind());
                 } else {
@@ -129,10 +130,10 @@ final class Serving implements AutoCloseable {
         group.shutdown();
     }
 
-    /** The second signal: ends every child at once. */
+    /** The second signal: ends every child, with its process group, at once. */
     void killChildren() {
-        if (reaper != null) {
-            reaper.killAll();
+        if (children != null) {
+            children.killAll();
         }
     }
 
@@ -144,8 +145,8 @@ final class Serving implements AutoCloseable {
         if (group != null) {
             group.close();
         }
-        if (reaper != null) {
-            reaper.close(); // children still running after the grace period: SIGTERM, then SIGKILL
+        if (children != null) {
+            children.close(); // children still running after the grace period: SIGTERM, then SIGKILL, to each group
         }
     }
 

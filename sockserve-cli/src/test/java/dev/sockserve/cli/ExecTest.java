@@ -397,7 +397,7 @@ class ExecTest {
                 "printf done; exit 200")) {
             assertEquals("done", text(python("udp", targetOf(server.address(0)), bytes("x"), "shut", 10_000)));
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while (!server.log.toString().contains("status 0/40")) {
+            while (!server.log.toString().contains("status: 0/40")) {
                 assertTrue(System.nanoTime() < deadline, server.log.toString());
                 Thread.sleep(20);
             }

@@ -1,9 +1,9 @@
 /**
  * sockserve-core: Python's {@code socketserver} model in Java. See {@link dev.sockserve.BaseServer}.
  */
-@SuppressWarnings("module") // until the command is a named module, javac finds no dev.sockserve.cli
 module dev.sockserve {
     exports dev.sockserve;
-    // the command runs programs through the child-process path the processes() policy uses (ChildProcesses)
+    // the command spawns programs with the connection as their descriptors 0 and 1, through the same
+    // native layer as the processes() policy; nothing else may use it
     exports dev.sockserve.internal to dev.sockserve.cli;
 }

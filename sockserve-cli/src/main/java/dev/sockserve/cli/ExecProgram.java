@@ -4,6 +4,7 @@ import dev.sockserve.BaseRequestHandler;
 import dev.sockserve.DatagramRequest;
 import dev.sockserve.internal.ChildProcesses;
 import dev.sockserve.internal.ChildReaper;
+import dev.sockserve.internal.Durations;
 import dev.sockserve.internal.Posix;
 import dev.sockserve.internal.SocketFd;
 import java.io.IOException;
@@ -125,8 +126,8 @@ final class ExecProgram {
         return new BaseRequestHandler<>() {
             @Override
             protected void handle() throws Exception {
-                Gatekeeper gatekeeper = ((GatedServers.Gated) server()).gatekeeper();
-                Gatekeeper.Admitted request = gatekeeper.admitted(request());
+                Gatekeeper.Admitted request = Gatekeeper.admitted(context());
+                Gatekeeper gatekeeper = request.gatekeeper;
                 SocketChannel connection = request();
                 Posix.PeerCredentials peer = kind == ListenAddress.Kind.UNIX
                         ? Posix.peerCredentials(SocketFd.of(connection)) : null;
@@ -137,7 +138,7 @@ final class ExecProgram {
                     gatekeeper.log().error(e.getMessage() + " for " + request.remote.display());
                     return;
                 }
-                request.forceEnd = () -> {
+                context().onCut(() -> {
                     try { // both directions: the child holds the same socket and must see the end too
                         connection.shutdownInput();
                         connection.shutdownOutput();
@@ -145,20 +146,14 @@ final class ExecProgram {
                         // nothing left to cut
                     }
                     child.signal(Posix.SIGTERM); // its whole process group
-                };
+                });
                 EventLog log = gatekeeper.log();
                 log.pid(child.pid(), request.remote.ip().orElse(request.remote.display()));
                 log.ok(child.pid(), request.local, request.remote);
                 int status = awaitExit(child);
-                request.forceEnd = null;
                 log.end(child.pid(), status);
             }
         };
-    }
-
-    /** {@code 5s}, {@code 250ms}: as the flag is written. */
-    static String duration(Duration d) {
-        return d.toMillis() % 1000 == 0 ? d.toSeconds() + "s" : d.toMillis() + "ms";
     }
 
     private static int awaitExit(ChildReaper.Child child) throws InterruptedException {
@@ -174,14 +169,13 @@ final class ExecProgram {
         return new BaseRequestHandler<>() {
             @Override
             protected void handle() throws Exception {
-                Gatekeeper gatekeeper = ((GatedServers.Gated) server()).gatekeeper();
-                Gatekeeper.Admitted request = gatekeeper.admitted(request());
-                EventLog log = gatekeeper.log();
+                Gatekeeper.Admitted request = Gatekeeper.admitted(context());
+                EventLog log = request.gatekeeper.log();
                 ChildProcesses.DatagramRun run;
                 try {
                     run = children.runDatagram(program(environment(kind, request, null)), request().data(),
                             maxPacketSize, Optional.of(datagramTimeout), child -> {
-                                request.forceEnd = () -> child.signal(Posix.SIGKILL);
+                                context().onCut(() -> child.signal(Posix.SIGKILL));
                                 log.pid(child.pid(), request.remote.ip().orElse(request.remote.display()));
                                 log.ok(child.pid(), request.local, request.remote);
                             });
@@ -189,11 +183,10 @@ final class ExecProgram {
                     log.error(e.getMessage() + " for " + request.remote.display());
                     return;
                 }
-                request.forceEnd = null;
                 log.end(run.pid(), run.waitStatus()); // the raw wait status, as tcpserver logs it
                 if (run.timedOut()) {
                     log.warning(argv.get(0) + " for " + request.remote.display() + " did not end within --datagram-timeout "
-                            + duration(datagramTimeout) + ": killed with its process group; no reply sent");
+                            + Durations.format(datagramTimeout) + ": killed with its process group; no reply sent");
                     return;
                 }
                 if (run.cut()) {

@@ -139,13 +139,15 @@ final class ExecProgram {
                     return;
                 }
                 context().onCut(() -> {
+                    // the group first: once the connection ends, the child may end and be reaped, and its
+                    // group can no longer be signalled safely
+                    child.signal(Posix.SIGTERM);
                     try { // both directions: the child holds the same socket and must see the end too
                         connection.shutdownInput();
                         connection.shutdownOutput();
                     } catch (IOException alreadyClosed) {
                         // nothing left to cut
                     }
-                    child.signal(Posix.SIGTERM); // its whole process group
                 });
                 EventLog log = gatekeeper.log();
                 log.pid(child.pid(), request.remote.ip().orElse(request.remote.display()));

@@ -306,12 +306,26 @@ class ExecTest {
         return ProcessHandle.of(pid).orElseThrow(() -> new AssertionError("the grandchild already ended"));
     }
 
-    private static void assertGone(ProcessHandle grandchild) {
-        try {
-            grandchild.onExit().get(10, TimeUnit.SECONDS);
-        } catch (Exception stillThere) {
-            grandchild.destroyForcibly();
-            throw new AssertionError("the program's background child " + grandchild.pid() + " outlived the server");
+    /** Waits until the process has ended: gone, or a zombie that init has yet to reap. */
+    private static void assertGone(ProcessHandle grandchild) throws Exception {
+        Path stat = Path.of("/proc", Long.toString(grandchild.pid()), "stat");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (true) {
+            String state;
+            try {
+                String line = Files.readString(stat);
+                state = line.substring(line.lastIndexOf(')') + 2, line.lastIndexOf(')') + 3);
+            } catch (IOException gone) {
+                return;
+            }
+            if (state.equals("Z") || state.equals("X")) {
+                return;
+            }
+            if (System.nanoTime() > deadline) {
+                grandchild.destroyForcibly();
+                throw new AssertionError("the program's background child " + grandchild.pid() + " outlived the server");
+            }
+            Thread.sleep(20);
         }
     }
 

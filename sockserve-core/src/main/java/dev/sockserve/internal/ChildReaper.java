@@ -34,6 +34,7 @@ public final class ChildReaper implements AutoCloseable {
         private final boolean endGroupOnExit;
         private final CompletableFuture<Integer> exit = new CompletableFuture<>();
         private boolean reaped; // guarded by this: a reaped pid may be reused, so never signal it then
+        private boolean ending; // guarded by this: told to stop, so nothing of its group may outlive it
 
         Child(int pid, int pidfd, boolean endGroupOnExit) {
             this.pid = pid;
@@ -52,9 +53,11 @@ public final class ChildReaper implements AutoCloseable {
         /**
          * Signals the child's whole process group (the child and whatever it started that stayed in its
          * group), while the child is not reaped: until then its pid, which names the group, cannot be reused.
+         * After SIGTERM or SIGKILL, what is left of the group when the child ends is killed with it.
          */
         public synchronized void signal(int signal) {
             if (!reaped) {
+                ending |= signal == Posix.SIGTERM || signal == Posix.SIGKILL;
                 Posix.kill(-pid, signal);
             }
         }
@@ -64,7 +67,7 @@ public final class ChildReaper implements AutoCloseable {
             if (reaped) {
                 return true;
             }
-            if (endGroupOnExit) {
+            if (endGroupOnExit || ending) {
                 Posix.kill(-pid, Posix.SIGKILL); // before the reap, while the group's id is still the child's
             }
             int status = Posix.reap(pid);

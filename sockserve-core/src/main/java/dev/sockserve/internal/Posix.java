@@ -82,15 +82,18 @@ public final class Posix {
     private static final VarHandle ERRNO = CALL_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
 
     private static final String UNAVAILABLE; // why the C library cannot be called here; null when it can
+    private static final boolean DENIED; // UNAVAILABLE because the JVM denies native access
     private static final Calls C; // null when UNAVAILABLE is set
 
     static {
         String problem = platformProblem();
+        boolean denied = false;
         Calls calls = null;
         if (problem == null) {
             try {
                 calls = new Calls();
-            } catch (IllegalCallerException denied) {
+            } catch (IllegalCallerException e) {
+                denied = true;
                 problem = "sockserve calls the C library through FFM (Unix datagram sockets, child processes), "
                         + "and this JVM denies it native access: run it with --enable-native-access=dev.sockserve "
                         + "(ALL-UNNAMED on the class path)";
@@ -99,6 +102,7 @@ public final class Posix {
             }
         }
         UNAVAILABLE = problem;
+        DENIED = denied;
         C = calls;
     }
 
@@ -192,7 +196,7 @@ public final class Posix {
      */
     public static void requireAvailable() {
         if (UNAVAILABLE != null) {
-            throw UNAVAILABLE.contains("native access") ? new IllegalCallerException(UNAVAILABLE)
+            throw DENIED ? new IllegalCallerException(UNAVAILABLE)
                     : new UnsupportedOperationException(UNAVAILABLE);
         }
     }

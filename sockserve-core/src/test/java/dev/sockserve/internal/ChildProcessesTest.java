@@ -117,14 +117,14 @@ class ChildProcessesTest {
     }
 
     @Test
-    void endingAConnectionsProgramEndsItsWholeGroup() throws Exception {
+    void endingAConnectionsProgramEndsItsWholeGroupEvenWhatIgnoresSigterm() throws Exception {
         Path grandchild = dir.resolve("grandchild");
         try (var children = new ChildProcesses("test");
                 var listener = ServerSocketChannel.open().bind(new InetSocketAddress("127.0.0.1", 0));
                 var client = SocketChannel.open(listener.getLocalAddress());
                 var accepted = listener.accept()) {
             var child = children.startWithConnection(accepted, true,
-                    sh("sleep 1000 & echo $! > " + grandchild + "; exec cat"));
+                    sh("(trap '' TERM; sleep 1000) & echo $! > " + grandchild + "; exec cat"));
             client.write(ByteBuffer.wrap(bytes("ping")));
             ByteBuffer echo = ByteBuffer.allocate(4);
             while (echo.hasRemaining() && client.read(echo) >= 0) {

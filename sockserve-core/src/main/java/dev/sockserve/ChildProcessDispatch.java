@@ -1,5 +1,6 @@
 package dev.sockserve;
 
+import dev.sockserve.internal.Addresses;
 import dev.sockserve.internal.ChildProcesses;
 import dev.sockserve.internal.ChildReaper;
 import java.io.File;

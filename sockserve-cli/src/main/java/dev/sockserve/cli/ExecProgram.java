@@ -89,7 +89,7 @@ final class ExecProgram {
     Map<String, String> environment(ListenAddress.Kind kind, Gatekeeper.Admitted request, Posix.PeerCredentials peer) {
         Map<String, String> env = new LinkedHashMap<>(baseEnvironment);
         String proto = switch (kind) {
-            case TCP -> "TCP";
+            case TCP, TLS -> "TCP";
             case UDP -> "UDP";
             case UNIX, UNIX_DGRAM -> "UNIX";
         };

@@ -1,34 +1,38 @@
 package dev.sockserve.cli;
 
-import dev.sockserve.internal.Posix;
-import dev.sockserve.internal.SocketFd;
-import dev.sockserve.internal.ChildReaper;
-
 import dev.sockserve.BaseRequestHandler;
 import dev.sockserve.DatagramRequest;
+import dev.sockserve.internal.ChildProcesses;
+import dev.sockserve.internal.ChildReaper;
+import dev.sockserve.internal.Durations;
+import dev.sockserve.internal.Posix;
+import dev.sockserve.internal.SocketFd;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ExecutionException;
 import java.util.regex.Pattern;
 
 /**
- * {@code sockserve exec}: runs a program per connection (or per datagram), the UCSPI way.
+ * {@code sockserve exec}: runs a program per connection (or per datagram), the UCSPI way, through the
+ * core's {@link ChildProcesses}, which the {@code processes()} policy shares.
  *
  * <p>On a stream listener the program gets the accepted socket itself as its standard input and output
- * (started with {@code posix_spawn} through the core's native layer): no bytes pass through the server, which is
- * what makes it as fast as tcpserver. The client's end-of-file is the program's end of input; when the
- * program ends, the server shuts the connection down, so the client sees end-of-file even if a
- * grandchild still holds the socket. On a datagram listener the datagram is the program's input and
- * its output, up to the maximum packet size, is the reply.
+ * ({@code posix_spawn}): no bytes pass through the server, which is what makes it as fast as tcpserver.
+ * The client's end-of-file is the program's end of input; when the program ends, the server shuts the
+ * connection down, so the client sees end-of-file even if a grandchild still holds the socket. On a
+ * datagram listener the datagram is the program's input and its output is the reply, cut to the maximum
+ * packet size (logged); a run that takes longer than {@code --datagram-timeout} is killed with its process
+ * group and sends nothing. Each program leads a process group of its own, which is signalled as a whole
+ * when the grace period ends or a second signal comes.
  */
 final class ExecProgram {
 
@@ -39,11 +43,15 @@ final class ExecProgram {
     private final String executable;
     private final Map<String, String> baseEnvironment;
     private final String localName; // TCPLOCALHOST, if given with -l
-    private final ChildReaper reaper;
+    private final ChildProcesses children;
     private final int maxPacketSize;
+    /** How long a program may run for one datagram unless --datagram-timeout says otherwise. */
+    static final Duration DEFAULT_DATAGRAM_TIMEOUT = Duration.ofSeconds(5);
 
-    ExecProgram(List<String> argv, Map<String, String> inherited, String localName, ChildReaper reaper,
-            int maxPacketSize) {
+    private final Duration datagramTimeout;
+
+    ExecProgram(List<String> argv, Map<String, String> inherited, String localName, ChildProcesses children,
+            int maxPacketSize, Duration datagramTimeout) {
         this.argv = List.copyOf(argv);
         this.executable = resolve(argv.get(0));
         Map<String, String> base = new LinkedHashMap<>();
@@ -54,8 +62,9 @@ final class ExecProgram {
         });
         this.baseEnvironment = base;
         this.localName = localName;
-        this.reaper = reaper;
+        this.children = children;
         this.maxPacketSize = maxPacketSize;
+        this.datagramTimeout = datagramTimeout;
     }
 
     /**
@@ -109,10 +118,10 @@ final class ExecProgram {
         return env;
     }
 
-    private static List<String> asStrings(Map<String, String> env) {
+    private ChildProcesses.Program program(Map<String, String> env) {
         List<String> list = new ArrayList<>(env.size());
         env.forEach((name, value) -> list.add(name + "=" + value));
-        return list;
+        return new ChildProcesses.Program(executable, argv, list);
     }
 
     /** The handler for stream listeners: one child per connection, holding the socket itself. */
@@ -123,31 +132,31 @@ final class ExecProgram {
                 Gatekeeper.Admitted request = Gatekeeper.admitted(context());
                 Gatekeeper gatekeeper = request.gatekeeper;
                 SocketChannel connection = request();
-                int fd = SocketFd.of(connection);
-                Posix.makeBlocking(fd);
-                Posix.PeerCredentials peer = kind == ListenAddress.Kind.UNIX ? Posix.peerCredentials(fd) : null;
-                int pid;
+                Posix.PeerCredentials peer = kind == ListenAddress.Kind.UNIX
+                        ? Posix.peerCredentials(SocketFd.of(connection)) : null;
+                ChildReaper.Child child;
                 try {
-                    pid = Posix.spawnWithSocket(fd, true, executable, argv, asStrings(environment(kind, request, peer)));
+                    child = children.startWithConnection(connection, true, program(environment(kind, request, peer)));
                 } catch (IOException e) {
                     gatekeeper.log().error(e.getMessage() + " for " + request.remote.display());
                     return;
                 }
-                ChildReaper.Child child = reaper.watch(pid);
                 context().onCut(() -> {
+                    // the group first: once the connection ends, the child may end and be reaped, and its
+                    // group can no longer be signalled safely
+                    child.signal(Posix.SIGTERM);
                     try { // both directions: the child holds the same socket and must see the end too
                         connection.shutdownInput();
                         connection.shutdownOutput();
                     } catch (IOException alreadyClosed) {
                         // nothing left to cut
                     }
-                    child.signal(Posix.SIGTERM);
                 });
                 EventLog log = gatekeeper.log();
-                log.pid(pid, request.remote.ip().orElse(request.remote.display()));
-                log.ok(pid, request.local, request.remote);
+                log.pid(child.pid(), request.remote.ip().orElse(request.remote.display()));
+                log.ok(child.pid(), request.local, request.remote);
                 int status = awaitExit(child);
-                log.end(pid, status);
+                log.end(child.pid(), status);
             }
         };
     }
@@ -167,37 +176,30 @@ final class ExecProgram {
             protected void handle() throws Exception {
                 Gatekeeper.Admitted request = Gatekeeper.admitted(context());
                 EventLog log = request.gatekeeper.log();
-                ProcessBuilder builder = new ProcessBuilder(argv).redirectError(ProcessBuilder.Redirect.INHERIT);
-                builder.environment().clear();
-                builder.environment().putAll(environment(kind, request, null));
-                Process process;
+                ChildProcesses.DatagramRun run;
                 try {
-                    process = builder.start();
+                    run = children.runDatagram(program(environment(kind, request, null)), request().data(),
+                            maxPacketSize, Optional.of(datagramTimeout), child -> {
+                                context().onCut(() -> child.signal(Posix.SIGKILL));
+                                log.pid(child.pid(), request.remote.ip().orElse(request.remote.display()));
+                                log.ok(child.pid(), request.local, request.remote);
+                            });
                 } catch (IOException e) {
-                    log.error("cannot run " + argv.get(0) + ": " + e.getMessage());
+                    log.error(e.getMessage() + " for " + request.remote.display());
                     return;
                 }
-                context().onCut(process::destroyForcibly);
-                log.pid(process.pid(), request.remote.ip().orElse(request.remote.display()));
-                log.ok(process.pid(), request.local, request.remote);
-                byte[] reply;
-                try (OutputStream in = process.getOutputStream()) {
-                    in.write(request().data());
-                } catch (IOException programDidNotRead) {
-                    // a program may answer without reading its input
+                log.end(run.pid(), run.waitStatus()); // the raw wait status, as tcpserver logs it
+                if (run.timedOut()) {
+                    log.warning(argv.get(0) + " for " + request.remote.display() + " did not end within --datagram-timeout "
+                            + Durations.format(datagramTimeout) + ": killed with its process group; no reply sent");
+                    return;
                 }
-                try (InputStream out = process.getInputStream()) {
-                    reply = out.readNBytes(maxPacketSize);
-                    if (out.transferTo(OutputStream.nullOutputStream()) > 0) {
-                        log.warning("the reply of " + argv.get(0) + " to " + request.remote.display()
-                                + " is longer than the maximum packet size " + maxPacketSize + "; cut");
-                    }
+                if (run.cut()) {
+                    log.warning("the reply of " + argv.get(0) + " to " + request.remote.display()
+                            + " is longer than the maximum packet size " + maxPacketSize + "; cut");
                 }
-                int exit = process.waitFor();
-                // tcpserver logs the raw wait status; the JDK reports a signal as 128 + its number
-                log.end(process.pid(), exit > 128 ? exit - 128 : exit << 8);
-                if (reply.length > 0) {
-                    request().socket().send(ByteBuffer.wrap(reply), clientAddress());
+                if (run.reply().length > 0) {
+                    request().socket().send(ByteBuffer.wrap(run.reply()), clientAddress());
                 }
             }
         };

@@ -1,6 +1,6 @@
 package dev.sockserve.cli;
 
-import dev.sockserve.internal.ChildReaper;
+import dev.sockserve.internal.ChildProcesses;
 
 import dev.sockserve.BaseRequestHandler;
 import dev.sockserve.BaseServer;
@@ -23,6 +23,7 @@ import java.nio.file.attribute.BasicFileAttributes;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.nio.channels.SocketChannel;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -47,14 +48,14 @@ final class Serving implements AutoCloseable {
         record Relay(Forward forward) implements What {
         }
 
-        record Exec(List<String> argv, String localName) implements What {
+        record Exec(List<String> argv, String localName, Duration datagramTimeout) implements What {
         }
     }
 
     private final List<BaseServer<?>> servers = new ArrayList<>();
     private final List<ListenAddress.Kind> kinds = new ArrayList<>();
     private final ServerGroup group;
-    private final ChildReaper reaper; // exec only
+    private final ChildProcesses children; // exec only
     private final Operations ops;
     private final AccessRules rules;
     private final Optional<Tls> tls;
@@ -76,14 +77,14 @@ final class Serving implements AutoCloseable {
         options.checkListeners(listeners);
         ServerOptions serverOptions = options.serverOptions(exec);
         int limit = options.limit != null ? options.limit : exec ? ServeOptions.EXEC_LIMIT : 0;
-        ChildReaper childReaper = null;
+        ChildProcesses execChildren = null;
         this.ops = new Operations(options.ops, log);
         List<Operations.Refusals> refusals = new ArrayList<>();
         try {
             if (exec) {
-                childReaper = new ChildReaper("exec");
+                execChildren = new ChildProcesses("exec");
             }
-            this.reaper = childReaper;
+            this.children = execChildren;
             for (ListenAddress listen : listeners) {
                 String localName = what instanceof What.Exec e ? e.localName() : "";
                 java.util.concurrent.atomic.AtomicReference<String> name = new java.util.concurrent.atomic.AtomicReference<>(
@@ -94,8 +95,8 @@ final class Serving implements AutoCloseable {
                 Supplier<? extends BaseRequestHandler<SocketChannel>> stream;
                 Supplier<? extends BaseRequestHandler<DatagramRequest>> datagram;
                 if (what instanceof What.Exec e) {
-                    ExecProgram program = new ExecProgram(e.argv(), SocketActivation.withoutVariables(System.getenv()), e.localName(), childReaper,
-                            options.maxPacketSize);
+                    ExecProgram program = new ExecProgram(e.argv(), SocketActivation.withoutVariables(System.getenv()),
+                            e.localName(), execChildren, options.maxPacketSize, e.datagramTimeout());
                     stream = () -> program.streamHandler(listen.kind());
                     datagram = () -> program.datagramHandler(listen.kind());
                 } else if (what instanceof What.Relay relay) {
@@ -177,8 +178,8 @@ final class Serving implements AutoCloseable {
             }
         }
         removeSocketFiles();
-        if (reaper != null) {
-            reaper.close();
+        if (children != null) {
+            children.close();
         }
         ops.close();
     }
@@ -262,10 +263,10 @@ final class Serving implements AutoCloseable {
         group.shutdown();
     }
 
-    /** The second signal: ends every child at once. */
+    /** The second signal: ends every child, with its process group, at once. */
     void killChildren() {
-        if (reaper != null) {
-            reaper.killAll();
+        if (children != null) {
+            children.killAll();
         }
     }
 
@@ -277,8 +278,8 @@ final class Serving implements AutoCloseable {
         if (group != null) {
             group.close();
         }
-        if (reaper != null) {
-            reaper.close(); // children still running after the grace period: SIGTERM, then SIGKILL
+        if (children != null) {
+            children.close(); // children still running after the grace period: SIGTERM, then SIGKILL, to each group
         }
         removeSocketFiles(); // the servers removed theirs; this catches one whose close failed
         ops.close();

@@ -1,18 +1,21 @@
 package dev.sockserve.cli;
 
-import dev.sockserve.internal.SocketFd;
+import dev.sockserve.internal.ChildProcesses;
 
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParseResult;
+import picocli.CommandLine.Spec;
 import picocli.CommandLine.UnmatchedArgumentException;
 
 /**
@@ -77,8 +80,12 @@ public final class Sockserve {
                     + "listeners: UDP...; Unix: PROTO=UNIX, UNIXLOCALPATH, UNIXREMOTEPID, UNIXREMOTEEUID, "
                     + "UNIXREMOTEEGID); inherited variables of these names are removed. On a datagram listener "
                     + "PROGRAM runs per datagram: the datagram is its input, its output is the reply.",
-                "With -v, N in 'pid N', 'ok N' and 'end N status S' is the child's pid and S its wait status, "
-                    + "as tcpserver logs them. Default -c: " + ServeOptions.EXEC_LIMIT + "."})
+                "Each PROGRAM leads a process group of its own: when the grace period ends, or a second signal "
+                    + "comes, the whole group is ended, so nothing it started is left behind.",
+                "With -v, N in 'pid N', 'ok N' and 'end N status S' is the child's pid and S its raw wait status, "
+                    + "as tcpserver logs them (256 x the exit code, or the signal's number). Default -c: " + ServeOptions.EXEC_LIMIT + ".",
+                "--read-timeout, --write-timeout and --read-spin are the services' (PROGRAM reads and writes the "
+                    + "socket itself) and are refused here."})
     static final class ExecCommand implements Starter {
         @Mixin
         ServeOptions options;
@@ -87,8 +94,17 @@ public final class Sockserve {
                 description = "TCPLOCALHOST for PROGRAM (tcpserver's -l; names are never looked up). Default: unset.")
         String localName = "";
 
+        @Option(names = "--datagram-timeout", paramLabel = "DURATION", converter = ServeOptions.DurationConverter.class,
+                description = "Datagram listeners: how long PROGRAM may run for one datagram; then it is killed with "
+                        + "its process group and no reply is sent, so a program that never ends cannot hold its -c slot. "
+                        + "Default: 5s.")
+        Duration datagramTimeout = ExecProgram.DEFAULT_DATAGRAM_TIMEOUT;
+
         @Parameters(paramLabel = "PROGRAM", arity = "1..*", description = "The program and its arguments, after --.")
         List<String> program = new ArrayList<>();
+
+        @Spec
+        CommandSpec spec;
 
         @Override
         public ServeOptions options() {
@@ -105,9 +121,25 @@ public final class Sockserve {
                 throw new IllegalArgumentException("exec on a tls:// listener is not built yet; put 'sockserve forward "
                         + "--listen tls://... --to tcp://...' in front of a plain exec listener");
             }
+            // the program reads and writes the socket itself: the server could not apply these
+            for (String serviceOnly : List.of("--read-timeout", "--write-timeout", "--read-spin")) {
+                if (spec.commandLine().getParseResult().hasMatchedOption(serviceOnly)) {
+                    throw new IllegalArgumentException(serviceOnly + " applies to the services, not to exec, whose "
+                            + "program reads and writes the connection itself (for a time limit, run it under "
+                            + "timeout(1))");
+                }
+            }
+            if (datagramTimeout.isZero()) {
+                throw new IllegalArgumentException("--datagram-timeout must be more than 0");
+            }
             ExecProgram.resolve(program.get(0));
-            SocketFd.check();
-            return new Serving(new Serving.What.Exec(program, localName), listen, options, rules(options), log);
+            try {
+                ChildProcesses.requireSupported();
+            } catch (UnsupportedOperationException | IllegalCallerException e) {
+                throw new IllegalStateException(e.getMessage(), e);
+            }
+            return new Serving(new Serving.What.Exec(program, localName, datagramTimeout), listen, options,
+                    rules(options), log);
         }
     }
 

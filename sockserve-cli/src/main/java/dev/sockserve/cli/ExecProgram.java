@@ -6,6 +6,7 @@ import dev.sockserve.internal.ChildReaper;
 
 import dev.sockserve.BaseRequestHandler;
 import dev.sockserve.DatagramRequest;
+import dev.sockserve.RequestContext;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -33,7 +34,7 @@ import java.util.regex.Pattern;
 final class ExecProgram {
 
     /** Variables that describe a connection: removed from the inherited environment, never left stale. */
-    private static final Pattern UCSPI_VARIABLE = Pattern.compile("PROTO|(TCP6?|UDP|UNIX)(LOCAL|REMOTE)[A-Z]*");
+    private static final Pattern UCSPI_VARIABLE = Pattern.compile("PROTO|(TCP6?|UDP|UNIX)(LOCAL|REMOTE)[A-Z]*|PROXY_[A-Z_]*");
 
     private final List<String> argv;
     private final String executable;
@@ -80,7 +81,8 @@ final class ExecProgram {
     }
 
     /** The program's environment for one request. */
-    Map<String, String> environment(ListenAddress.Kind kind, Gatekeeper.Admitted request, Posix.PeerCredentials peer) {
+    Map<String, String> environment(ListenAddress.Kind kind, Gatekeeper.Admitted request, Posix.PeerCredentials peer,
+            RequestContext context) {
         Map<String, String> env = new LinkedHashMap<>(baseEnvironment);
         String proto = switch (kind) {
             case TCP, TLS -> "TCP";
@@ -105,6 +107,7 @@ final class ExecProgram {
                 env.put("UNIXREMOTEEGID", String.valueOf(peer.gid()));
             }
         }
+        ProxyEnvironment.add(env, context); // behind a PROXY header: PROXY_SOURCE_IP and the TLVs
         env.putAll(request.settings); // the rules' VAR=value, as tcpserver applies them: last
         return env;
     }
@@ -128,7 +131,7 @@ final class ExecProgram {
                 Posix.PeerCredentials peer = kind == ListenAddress.Kind.UNIX ? Posix.peerCredentials(fd) : null;
                 int pid;
                 try {
-                    pid = Posix.spawnWithSocket(fd, true, executable, argv, asStrings(environment(kind, request, peer)));
+                    pid = Posix.spawnWithSocket(fd, true, executable, argv, asStrings(environment(kind, request, peer, context())));
                 } catch (IOException e) {
                     gatekeeper.log().error(e.getMessage() + " for " + request.remote.display());
                     return;
@@ -169,7 +172,7 @@ final class ExecProgram {
                 EventLog log = request.gatekeeper.log();
                 ProcessBuilder builder = new ProcessBuilder(argv).redirectError(ProcessBuilder.Redirect.INHERIT);
                 builder.environment().clear();
-                builder.environment().putAll(environment(kind, request, null));
+                builder.environment().putAll(environment(kind, request, null, context()));
                 Process process;
                 try {
                     process = builder.start();

@@ -73,7 +73,10 @@ public final class Sockserve {
                     + "stays the server's. The environment "
                     + "says who connected: PROTO=TCP, TCPLOCALIP, TCPLOCALPORT, TCPREMOTEIP, TCPREMOTEPORT (UDP "
                     + "listeners: UDP...; Unix: PROTO=UNIX, UNIXLOCALPATH, UNIXREMOTEPID, UNIXREMOTEEUID, "
-                    + "UNIXREMOTEEGID); inherited variables of these names are removed. On a datagram listener "
+                    + "UNIXREMOTEEGID); inherited variables of these names are removed. Behind --proxy-protocol the "
+                    + "TCP... addresses are the header's, PROXY_SOURCE_IP is the proxy's own, and PROXY_TLV_ALPN, "
+                    + "PROXY_TLV_AUTHORITY, PROXY_TLV_UNIQUE_ID, PROXY_TLV_SSL_VERSION and PROXY_TLV_SSL_CN are set when "
+                    + "the header carries them (control characters removed). On a datagram listener "
                     + "PROGRAM runs per datagram: the datagram is its input, its output is the reply.",
                 "With -v, N in 'pid N', 'ok N' and 'end N status S' is the child's pid and S its wait status, "
                     + "as tcpserver logs them. Default -c: " + ServeOptions.EXEC_LIMIT + "."})

@@ -44,6 +44,7 @@ public final class Posix {
     private static final short POSIX_SPAWN_SETSIGMASK = 0x08;
     private static final int SOL_SOCKET = 1;
     private static final int SO_PEERCRED = 17;
+    private static final int SO_ATTACH_FILTER = 26;
     // glibc's opaque types, with room to spare (x86-64: 336, 80 and 128 bytes)
     private static final long SPAWNATTR_SIZE = 512;
     private static final long FILE_ACTIONS_SIZE = 256;
@@ -92,6 +93,8 @@ public final class Posix {
     private static final MethodHandle CLOSE = settingErrno("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle GETSOCKOPT = settingErrno("getsockopt",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle SETSOCKOPT = settingErrno("setsockopt",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle STRERROR = plain("strerror", FunctionDescriptor.of(ADDRESS, JAVA_INT));
 
     private Posix() {
@@ -337,6 +340,39 @@ public final class Posix {
                 throw failure("getsockopt(SO_PEERCRED)", errno(state));
             }
             return new PeerCredentials(cred.get(JAVA_INT, 0), cred.get(JAVA_INT, 4), cred.get(JAVA_INT, 8));
+        } catch (IOException | RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    /** One classic BPF instruction ({@code struct sock_filter}). */
+    public record Bpf(int code, int jt, int jf, int k) {
+    }
+
+    /**
+     * Attaches a classic BPF program to a socket ({@code SO_ATTACH_FILTER}): a packet for which it returns 0
+     * is dropped before the socket sees it. On a listening TCP socket it runs on the TCP header of every
+     * packet that reaches the listener (SYNs and handshake ACKs); on a UDP socket, on each datagram.
+     */
+    public static void attachFilter(int fd, List<Bpf> program) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CALL_STATE);
+            MemorySegment code = arena.allocate(8L * program.size(), 8);
+            for (int i = 0; i < program.size(); i++) {
+                Bpf b = program.get(i);
+                code.set(JAVA_SHORT, 8L * i, (short) b.code());
+                code.set(java.lang.foreign.ValueLayout.JAVA_BYTE, 8L * i + 2, (byte) b.jt());
+                code.set(java.lang.foreign.ValueLayout.JAVA_BYTE, 8L * i + 3, (byte) b.jf());
+                code.set(JAVA_INT, 8L * i + 4, b.k());
+            }
+            MemorySegment fprog = arena.allocate(16, 8); // struct sock_fprog: unsigned short len; filter pointer at 8
+            fprog.set(JAVA_SHORT, 0, (short) program.size());
+            fprog.set(ADDRESS, 8, code);
+            if ((int) SETSOCKOPT.invokeExact(state, fd, SOL_SOCKET, SO_ATTACH_FILTER, fprog, 16) < 0) {
+                throw failure("setsockopt(SO_ATTACH_FILTER)", errno(state));
+            }
         } catch (IOException | RuntimeException | Error e) {
             throw e;
         } catch (Throwable t) {

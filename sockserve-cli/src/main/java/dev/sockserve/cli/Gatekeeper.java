@@ -175,6 +175,9 @@ final class Gatekeeper implements RequestGate, RequestObserver {
         if (perClient.isPresent()) {
             releaseClient(a.remote.clientKey());
         }
+        if (end.reason() == RequestEnd.Reason.CUT) { // logged with or without -v: the client lost its answer
+            log.warning("cut " + a.remote.display() + ": still running when the --grace period ended");
+        }
         if (logsEachRequest) {
             log.end(a.serial, 0);
         }

@@ -111,6 +111,9 @@ final class Serving implements AutoCloseable {
                 if (listen.kind() == ListenAddress.Kind.TLS) {
                     listenerOptions = listenerOptions.tls(options.tls().orElseThrow());
                 }
+                if ((options.scale.reusePort || options.scale.isWorker()) && listen.address() instanceof InetSocketAddress) {
+                    listenerOptions = listenerOptions.allowReusePort(true); // --workers: the kernel spreads clients
+                }
                 if (listen.kind().stream() && options.proxy().isPresent()) {
                     listenerOptions = listenerOptions.proxyProtocol(options.proxy().get());
                 }
@@ -232,9 +235,13 @@ final class Serving implements AutoCloseable {
         }
     }
 
-    /** Stops accepting, from any thread; {@link #serve()} then lets running requests finish and returns. */
+    /**
+     * Stops accepting, from any thread: new clients stop reaching the listeners at once; {@link #serve()}
+     * then takes every client already queued, lets running requests finish and returns.
+     */
     void stop() {
         stopRequested = true;
+        group.stopArrivals();
         group.shutdown();
     }
 
@@ -251,7 +258,7 @@ final class Serving implements AutoCloseable {
      */
     private void closeAll() {
         if (group != null) {
-            group.close();
+            group.drain(); // closing a listener would reset the clients in its queue: they are served first
         }
         if (reaper != null) {
             reaper.close(); // children still running after the grace period: SIGTERM, then SIGKILL

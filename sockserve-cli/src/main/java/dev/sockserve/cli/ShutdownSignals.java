@@ -22,10 +22,23 @@ final class ShutdownSignals {
     }
 
     static void install(Serving serving, EventLog log) {
+        install(serving, log, () -> { }, false);
+    }
+
+    /**
+     * As above; {@code firstSignal} runs first on the first signal (--health stops answering). A worker of
+     * --workers ignores SIGINT: a terminal's Ctrl-C reaches the whole process group, and its supervisor
+     * forwards it as SIGTERM, which must stay the first signal the worker sees.
+     */
+    static void install(Serving serving, EventLog log, Runnable firstSignal, boolean worker) {
         AtomicInteger received = new AtomicInteger();
-        for (String name : new String[] {"TERM", "INT"}) {
+        if (worker) {
+            Signal.handle(new Signal("INT"), sun.misc.SignalHandler.SIG_IGN);
+        }
+        for (String name : worker ? new String[] {"TERM"} : new String[] {"TERM", "INT"}) {
             Signal.handle(new Signal(name), signal -> {
                 if (received.incrementAndGet() == 1) {
+                    firstSignal.run();
                     log.info("SIG" + signal.getName() + ": no new connections; running ones may finish");
                     Thread.ofPlatform().name("sockserve-stop").daemon(true).start(serving::stop);
                 } else {

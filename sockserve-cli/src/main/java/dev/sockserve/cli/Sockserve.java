@@ -39,6 +39,11 @@ public final class Sockserve {
         Serving start(EventLog log);
 
         ServeOptions options();
+
+        /** The listeners it serves: --listen, or a service's default. */
+        default List<ListenAddress> listeners() {
+            return options().listen;
+        }
     }
 
     @Command(mixinStandardHelpOptions = true, sortOptions = false, usageHelpWidth = 100,
@@ -59,10 +64,13 @@ public final class Sockserve {
         }
 
         @Override
+        public List<ListenAddress> listeners() {
+            return options.listen.isEmpty() ? List.of(ListenAddress.tcp("127.0.0.1", service.defaultPort())) : options.listen;
+        }
+
+        @Override
         public Serving start(EventLog log) {
-            List<ListenAddress> listen = options.listen.isEmpty()
-                    ? List.of(ListenAddress.tcp("127.0.0.1", service.defaultPort())) : options.listen;
-            return new Serving(new Serving.What.BuiltIn(service), listen, options, rules(options), log);
+            return new Serving(new Serving.What.BuiltIn(service), listeners(), options, rules(options), log);
         }
     }
 
@@ -323,19 +331,54 @@ public final class Sockserve {
         return null;
     }
 
+    /** What a worker of --workers prints on its standard output (a pipe to its supervisor) once it serves. */
+    static final String WORKER_READY = "sockserve-worker-ready";
+
     public static void main(String[] args) {
         Parsed parsed = parse(args, System.out, System.err);
         if (parsed.starter() == null) {
             System.exit(parsed.exitCode());
         }
         parsed.log().takeOverJavaLogging();
+        ScaleOptions scale = parsed.starter().options().scale;
+        if (scale.supervises()) {
+            System.exit(Supervisor.run(args, parsed.starter().listeners(), scale, parsed.log()));
+        }
+        if (scale.isWorker()) {
+            parsed.starter().options().listen = new ArrayList<>(scale.workerListeners(parsed.starter().listeners()));
+        }
         int[] exitCode = {EXIT_OK};
         Serving serving = start(parsed, System.err, exitCode);
         if (serving == null) {
             System.exit(exitCode[0]);
         }
-        ShutdownSignals.install(serving, parsed.log());
-        parsed.log().info("serving " + String.join(", ", serving.boundAddresses()));
+        Health health = null;
+        if (scale.health != null && !scale.isWorker()) {
+            try {
+                health = Health.start(scale.health, scale.reusePort);
+            } catch (UncheckedIOException e) {
+                parsed.log().refused(e.getMessage());
+                serving.close();
+                System.exit(EXIT_FAILED);
+            }
+        }
+        Health checks = health;
+        ShutdownSignals.install(serving, parsed.log(), () -> {
+            if (checks != null) {
+                checks.close(); // refused from now on: a load balancer sends new clients elsewhere
+            }
+        }, scale.isWorker());
+        if (scale.isWorker()) {
+            // a supervisor that is gone (even killed) stops its workers, gracefully
+            ProcessHandle.current().parent().ifPresent(parent -> parent.onExit().thenRun(serving::stop));
+            parsed.log().info("worker " + scale.worker + " (pid " + ProcessHandle.current().pid() + ") serving "
+                    + String.join(", ", serving.boundAddresses()));
+            System.out.println(WORKER_READY);
+            System.out.flush();
+        } else {
+            parsed.log().info("serving " + String.join(", ", serving.boundAddresses())
+                    + (checks != null ? "; health " + checks.address() : ""));
+        }
         try {
             serving.serve();
         } catch (RuntimeException e) {

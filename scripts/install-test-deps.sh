@@ -5,6 +5,7 @@ need=()
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v tcpserver >/dev/null 2>&1 || need+=(ucspi-tcp)
+command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -1,5 +1,6 @@
 package dev.sockserve;
 
+import dev.sockserve.internal.Addresses;
 import dev.sockserve.internal.Cidr;
 import dev.sockserve.internal.ProxyHeaderParser;
 import java.io.EOFException;

@@ -30,11 +30,6 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 final class RequestCycle<R> {
 
-    static {
-        // loaded now, while descriptors are free: the accept that fails with EMFILE could not open the class file
-        Errors.isDescriptorExhaustion(new IOException("class loading"));
-    }
-
     /** How long accepting pauses after EMFILE/ENFILE: the connection waits in the backlog meanwhile. */
     private static final long ACCEPT_PAUSE_NANOS = Duration.ofSeconds(1).toNanos();
 

@@ -5,7 +5,6 @@ need=()
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v tcpserver >/dev/null 2>&1 || need+=(ucspi-tcp)
-command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)     # TLS tests: s_client, and the test certificates
 command -v haproxy >/dev/null 2>&1 || need+=(haproxy)     # the PROXY protocol behind a real load balancer

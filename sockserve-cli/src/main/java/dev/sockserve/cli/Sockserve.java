@@ -376,8 +376,10 @@ public final class Sockserve {
             System.out.println(WORKER_READY);
             System.out.flush();
         } else {
-            parsed.log().info("serving " + String.join(", ", serving.boundAddresses())
-                    + (checks != null ? "; health " + checks.address() : ""));
+            if (checks != null) {
+                parsed.log().info("health checks on " + checks.address());
+            }
+            parsed.log().info("serving " + String.join(", ", serving.boundAddresses()));
         }
         try {
             serving.serve();

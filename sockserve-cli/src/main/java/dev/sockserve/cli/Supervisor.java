@@ -184,8 +184,12 @@ final class Supervisor {
             InetSocketAddress a = (InetSocketAddress) listeners.get(i).address();
             bound.add(ListenAddress.describe(listeners.get(i).kind(), new InetSocketAddress(a.getAddress(), ports.get(i))));
         }
-        log.info("serving " + String.join(", ", bound) + " with " + workers.length + " workers"
-                + (health[0] != null ? "; health " + health[0].address() : ""));
+        if (health[0] != null) {
+            log.info("health checks on " + health[0].address());
+        }
+        log.info(workers.length + " workers, pids " + String.join(", ", java.util.Arrays.stream(workers)
+                .map(w -> String.valueOf(w.process.pid())).toList()));
+        log.info("serving " + String.join(", ", bound));
         awaitAll();
         if (health[0] != null) {
             health[0].close();

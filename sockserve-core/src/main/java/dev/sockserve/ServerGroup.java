@@ -92,9 +92,9 @@ public final class ServerGroup implements AutoCloseable {
      * A graceful stop that loses no client: {@link #stopArrivals()}, stops the loop, takes and serves every
      * client already queued (for at most the longest grace period), then {@link #close()}s, which lets the
      * running requests finish within the grace period and cuts the rest. Without it, closing a listening
-     * socket resets the connections in its queue, which a load balancer does not retry. Call it from the
-     * thread that ran {@link #serveForever}, after it returned, or from any other thread while no handler of
-     * the group runs on the loop.
+     * socket resets the connections in its queue, which a load balancer does not retry. Call it from any
+     * thread (a shutdown hook: {@code addShutdownHook(new Thread(group::drain))}), or from the one that ran
+     * {@link #serveForever} after it returned.
      */
     public void drain() {
         stopArrivals();

@@ -113,12 +113,52 @@ class DrainTest {
         SocketChannel queued = send(address, "queued");
         group.stopArrivals();
         assertThrows(IOException.class, () -> SocketChannel.open(address).close(), "no socket file any more");
-        group.shutdown();
-        serving.join();
+        // from another thread while the group still serves, as a shutdown hook does
         Thread draining = Thread.ofPlatform().start(group::drain);
         release.countDown();
         assertEquals("served first", answer(first));
         assertEquals("served queued", answer(queued));
         draining.join();
+        serving.join();
+    }
+
+    @Test
+    void udpDatagramsAlreadyReceivedAreServedAndNewOnesDropped() throws Exception {
+        CountDownLatch started = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        AtomicInteger seen = new AtomicInteger();
+        UdpServer server = new UdpServer(new InetSocketAddress("127.0.0.1", 0), DatagramRequestHandler.of(h -> {
+            if (seen.getAndIncrement() == 0) {
+                started.countDown();
+                release.await();
+            }
+            h.wfile().write(("served " + new String(h.packet(), US_ASCII)).getBytes(US_ASCII));
+        }), oneAtATime());
+        ServerGroup group = new ServerGroup(server);
+        Thread serving = Thread.ofPlatform().start(group::serveForever);
+        try (var client = java.nio.channels.DatagramChannel.open()) {
+            client.connect(server.serverAddress());
+            client.write(ByteBuffer.wrap("first".getBytes(US_ASCII)));
+            started.await();
+            for (int i = 0; i < 3; i++) {
+                client.write(ByteBuffer.wrap(("queued" + i).getBytes(US_ASCII))); // on loopback: in its buffer now
+            }
+            group.stopArrivals();
+            client.write(ByteBuffer.wrap("late".getBytes(US_ASCII)));
+            Thread draining = Thread.ofPlatform().start(group::drain);
+            release.countDown();
+            List<String> replies = new ArrayList<>();
+            ByteBuffer buffer = ByteBuffer.allocate(100);
+            for (int i = 0; i < 4; i++) {
+                buffer.clear();
+                client.read(buffer);
+                replies.add(new String(buffer.array(), 0, buffer.position(), US_ASCII));
+            }
+            draining.join();
+            serving.join();
+            assertEquals(List.of("served first", "served queued0", "served queued1", "served queued2"), replies);
+            client.configureBlocking(false);
+            assertEquals(0, client.read(buffer.clear()), "the datagram sent after stopArrivals was dropped");
+        }
     }
 }

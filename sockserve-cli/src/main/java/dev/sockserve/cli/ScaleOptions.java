@@ -12,7 +12,7 @@ final class ScaleOptions {
             description = "Run N worker processes, each serving every listener through its own SO_REUSEPORT socket "
                     + "(the kernel spreads clients among them), under this process, which restarts a worker that "
                     + "ends, forwards SIGTERM and SIGINT to all and exits 0 once all have drained. tcp://, tls:// and "
-                    + "udp:// listeners only (a UDP port must be given). -c, -C and the limits apply to each worker. "
+                    + "udp:// listeners only (a UDP port must be given). The limits on requests apply to each worker. "
                     + "Default: 1 (this process serves).")
     int workers = 1;
 
@@ -24,8 +24,8 @@ final class ScaleOptions {
 
     @Option(names = "--health", paramLabel = "URL", converter = ServeOptions.ListenConverter.class,
             description = "tcp://HOST:PORT answering 'ok' and closing while serving, refusing connections from the "
-                    + "first SIGTERM or SIGINT on, so a load balancer sends new clients elsewhere (with --workers, "
-                    + "this process serves it). Default: none.")
+                    + "first SIGTERM or SIGINT on, so a load balancer sends new clients elsewhere (under several "
+                    + "workers, their supervisor serves it). Default: none.")
     ListenAddress health;
 
     /** A worker of {@code --workers}: its number (1..N), given by the supervisor. */

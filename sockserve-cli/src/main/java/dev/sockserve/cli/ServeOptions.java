@@ -44,7 +44,7 @@ final class ServeOptions {
     ConcurrencyChoice concurrency = ConcurrencyChoice.virtual;
 
     @Option(names = "-c", paramLabel = "N",
-            description = "At most N requests at once on each listener (in each worker, with --workers); at the limit the server stops accepting "
+            description = "At most N requests at once on each listener, in each worker process; at the limit the server stops accepting "
                     + "and the backlog holds new clients. Default: 40 for exec, no limit for the services.")
     Integer limit;
 

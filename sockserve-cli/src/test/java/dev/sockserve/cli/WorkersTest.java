@@ -177,6 +177,16 @@ class WorkersTest {
     }
 
     @Test
+    void aWorkerCountBelowOneAndAHealthAddressThatIsNotTcpAreRefusedWithExit2() {
+        Harness.Refusal none = Harness.refuse("echo", "--workers", "0");
+        assertEquals(2, none.exitCode());
+        assertTrue(none.message().contains("--workers must be at least 1, was 0"), none.message());
+        Harness.Refusal udp = Harness.refuse("echo", "--health", "udp://127.0.0.1:0");
+        assertEquals(2, udp.exitCode());
+        assertTrue(udp.message().contains("--health takes tcp://HOST:PORT"), udp.message());
+    }
+
+    @Test
     void unixListenersAndUdpPortZeroAreRefusedWithWorkers() throws Exception {
         Path dir = Harness.tempDir();
         try {

@@ -187,6 +187,10 @@ final class Supervisor {
         if (health[0] != null) {
             log.info("health checks on " + health[0].address());
         }
+        if (stopping) { // a signal during the start: the workers are draining already
+            awaitAll();
+            return exitCode != 0 ? exitCode : failedExits.get() > 0 ? Sockserve.EXIT_FAILED : Sockserve.EXIT_OK;
+        }
         log.info(workers.length + " workers, pids " + String.join(", ", java.util.Arrays.stream(workers)
                 .map(w -> String.valueOf(w.process.pid())).toList()));
         log.info("serving " + String.join(", ", bound));

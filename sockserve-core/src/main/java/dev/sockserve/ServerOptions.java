@@ -38,6 +38,7 @@ public final class ServerOptions {
     private Duration closeGracePeriod = Duration.ofSeconds(10);
     private Duration writeTimeout = Duration.ofSeconds(60);
     private boolean sendEmptyReplies = false;
+    // 50 us: longer than a loopback or LAN round trip plus a small handler, far below a scheduling quantum
     private Duration readSpin = Duration.ofNanos(50_000);
     private List<ConnectionStep> steps = List.of();
     private List<RequestGate> gates = List.of();

@@ -97,6 +97,11 @@ public final class ServerGroup implements AutoCloseable {
      * {@link #serveForever} after it returned.
      */
     public void drain() {
+        if (loop.runsOn(Thread.currentThread())) {
+            stopArrivals();
+            close(); // a handler on the loop's own thread: the loop cannot serve the queue under it
+            return;
+        }
         stopArrivals();
         if (loop.isRunning()) {
             loop.stopAndWait();

@@ -25,10 +25,11 @@ import sun.misc.Signal;
  * restarted one) and receives nothing. A worker that ends is started again, at once after a long life,
  * else after a back-off that doubles up to 5 s; the first SIGTERM or SIGINT closes {@code --health} and
  * sends SIGTERM to every worker (each drains), and this process exits 0 once all have ended cleanly; a
- * second sends SIGTERM again (each ends at once) and exits 128 + the signal's number.
+ * second sends SIGTERM again (each ends at once) and exits 128 + the signal's number. SIGHUP is passed on.
  */
 final class Supervisor {
 
+    private static final int SIGHUP = 1;
     static final Duration MAX_BACKOFF = Duration.ofSeconds(5);
     private static final Duration FIRST_BACKOFF = Duration.ofMillis(100);
     private static final Duration LONG_LIFE = Duration.ofSeconds(10);
@@ -153,6 +154,7 @@ final class Supervisor {
                 signalAll(Posix.SIGTERM); // a worker ignores SIGINT (a terminal's Ctrl-C reaches it too): always TERM
             });
         }
+        Signal.handle(new Signal("HUP"), signal -> signalAll(SIGHUP)); // each worker reads its files again
         for (int i = 0; i < workers.length; i++) {
             workers[i] = new Worker(i + 1);
             start(workers[i]);

@@ -127,6 +127,9 @@ class WorkersTest {
                 workers.add(ask(c.port(), "hi")); // the program's parent: the worker that accepted
             }
             assertEquals(2, workers.size(), "the kernel spread the clients over both workers: " + workers);
+            c.signal("HUP");
+            Await.until("SIGHUP passed on to both workers", () -> c.log().stream()
+                    .filter(l -> l.contains("SIGHUP: there is no --rules file")).count() == 2);
             String victim = workers.iterator().next();
             Harness.run(List.of("kill", "-KILL", victim), 10);
             c.awaitLine("(pid " + victim + ") ended with exit code 137");

@@ -33,8 +33,8 @@ import java.util.function.Supplier;
 /**
  * The running command: its listeners (one core server each, all served from one thread by a
  * {@link ServerGroup}), their gatekeepers, and for {@code exec} the child reaper. {@link #serve()} runs
- * until {@link #stop()}, then closes every listener at once, lets running requests finish for the grace
- * period and ends the rest.
+ * until {@link #stop()}, which stops new clients at once; then it serves the clients already queued, closes
+ * every listener, lets running requests finish for the grace period and ends the rest.
  */
 final class Serving implements AutoCloseable {
 

@@ -4,8 +4,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 import sun.misc.Signal;
 
 /**
- * SIGTERM and SIGINT: the first stops accepting and lets running connections finish for the grace
- * period, then the command ends every child still running, removes its socket files and exits 0; a
+ * SIGTERM and SIGINT: the first stops new connections at once, serves those already queued (a drain,
+ * {@link dev.sockserve.ServerGroup#drain()}) and lets running connections finish for the grace period, then the command ends every child still running, removes its socket files and exits 0; a
  * second ends the children at once, removes the socket files and exits 128 + the signal's number (143
  * for SIGTERM, 130 for SIGINT), as a shell reports a process killed by it. SIGHUP reads the rules file
  * and the TLS files again and never ends the command.

@@ -80,6 +80,11 @@ final class ExecProgram {
         throw new IllegalArgumentException("program '" + program + "' is not on the PATH");
     }
 
+    /** The program's environment for a connection that came without a request context (--inetd). */
+    Map<String, String> environment(ListenAddress.Kind kind, Gatekeeper.Admitted request, Posix.PeerCredentials peer) {
+        return environment(kind, request, peer, null);
+    }
+
     /** The program's environment for one request. */
     Map<String, String> environment(ListenAddress.Kind kind, Gatekeeper.Admitted request, Posix.PeerCredentials peer,
             RequestContext context) {

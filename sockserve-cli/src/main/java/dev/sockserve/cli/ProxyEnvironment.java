@@ -20,7 +20,7 @@ final class ProxyEnvironment {
     }
 
     static void add(Map<String, String> env, RequestContext context) {
-        Optional<ProxyHeader> found = ProxyProtocol.header(context);
+        Optional<ProxyHeader> found = context == null ? Optional.empty() : ProxyProtocol.header(context);
         if (found.isEmpty()) {
             return;
         }

@@ -65,7 +65,8 @@ public final class Sockserve {
 
         @Override
         public List<ListenAddress> listeners() {
-            return options.listen.isEmpty() ? List.of(ListenAddress.tcp("127.0.0.1", service.defaultPort())) : options.listen;
+            List<ListenAddress> listen = SocketActivation.listeners(options.listen, options.ops.inetd);
+            return listen.isEmpty() ? List.of(ListenAddress.tcp("127.0.0.1", service.defaultPort())) : listen;
         }
 
         @Override
@@ -106,16 +107,17 @@ public final class Sockserve {
 
         @Override
         public Serving start(EventLog log) {
-            if (options.listen.isEmpty()) {
+            List<ListenAddress> listen = SocketActivation.listeners(options.listen, options.ops.inetd);
+            if (listen.isEmpty()) {
                 throw new IllegalArgumentException("exec needs --listen, for example --listen tcp://127.0.0.1:2000");
             }
-            if (options.listen.stream().anyMatch(l -> l.kind() == ListenAddress.Kind.TLS)) {
+            if (listen.stream().anyMatch(l -> l.kind() == ListenAddress.Kind.TLS)) {
                 throw new IllegalArgumentException("exec on a tls:// listener is not built yet; put 'sockserve forward "
                         + "--listen tls://... --to tcp://...' in front of a plain exec listener");
             }
             ExecProgram.resolve(program.get(0));
             SocketFd.check();
-            return new Serving(new Serving.What.Exec(program, localName), options.listen, options, rules(options), log);
+            return new Serving(new Serving.What.Exec(program, localName), listen, options, rules(options), log);
         }
     }
 
@@ -148,7 +150,8 @@ public final class Sockserve {
 
         @Override
         public Serving start(EventLog log) {
-            if (options.listen.isEmpty()) {
+            List<ListenAddress> listen = SocketActivation.listeners(options.listen, options.ops.inetd);
+            if (listen.isEmpty()) {
                 throw new IllegalArgumentException("forward needs --listen, for example --listen tls://0.0.0.0:8443");
             }
             if (options.readTimeout != null) {
@@ -156,7 +159,7 @@ public final class Sockserve {
                     + "sides; --write-timeout and --grace do");
             }
             Forward forward = new Forward(to, java.util.Optional.ofNullable(toTlsCa), java.util.Optional.ofNullable(sendProxy), log);
-            return new Serving(new Serving.What.Relay(forward), options.listen, options, rules(options), log);
+            return new Serving(new Serving.What.Relay(forward), listen, options, rules(options), log);
         }
     }
 
@@ -334,14 +337,44 @@ public final class Sockserve {
     /** What a worker of --workers prints on its standard output (a pipe to its supervisor) once it serves. */
     static final String WORKER_READY = "sockserve-worker-ready";
 
+    /** {@code --inetd} on a connected socket: one request, then the program's status (exec) or 0. */
+    private static void inetdNowait(Parsed parsed) {
+        try {
+            java.util.Optional<java.nio.channels.SocketChannel> connection = InetdOnce.connection();
+            if (connection.isEmpty()) {
+                return; // a listening socket: served as a listener
+            }
+            int status = parsed.starter() instanceof ExecCommand exec
+                    ? InetdOnce.exec(connection.get(), exec.program, exec.localName, exec.options, parsed.log())
+                    : InetdOnce.service(connection.get(), parsed.starter(), parsed.log());
+            System.exit(status);
+        } catch (Exception e) {
+            parsed.log().error("--inetd: " + e.getMessage());
+            System.exit(EXIT_FAILED);
+        }
+    }
+
     public static void main(String[] args) {
         Parsed parsed = parse(args, System.out, System.err);
         if (parsed.starter() == null) {
             System.exit(parsed.exitCode());
         }
         parsed.log().takeOverJavaLogging();
+        if (parsed.starter().options().ops.inetd) {
+            inetdNowait(parsed); // exits when descriptor 0 is a connected socket
+        }
         ScaleOptions scale = parsed.starter().options().scale;
         if (scale.supervises()) {
+            if (parsed.starter().options().ops.inetd || !SocketActivation.listeners(List.of(), false).isEmpty()) {
+                parsed.log().refused("--workers binds its own sockets; socket activation and --inetd hand over "
+                        + "sockets already bound: use one or the other");
+                System.exit(EXIT_USAGE);
+            }
+            if (parsed.starter().options().ops.metrics != null) {
+                parsed.log().refused("--metrics with --workers is not built yet: every worker would bind the same "
+                        + "address; run without --workers, or scrape each worker's own process another way");
+                System.exit(EXIT_USAGE);
+            }
             System.exit(Supervisor.run(args, parsed.starter().listeners(), scale, parsed.log()));
         }
         if (scale.isWorker()) {

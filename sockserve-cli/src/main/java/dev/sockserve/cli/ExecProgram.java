@@ -2,6 +2,7 @@ package dev.sockserve.cli;
 
 import dev.sockserve.BaseRequestHandler;
 import dev.sockserve.DatagramRequest;
+import dev.sockserve.RequestContext;
 import dev.sockserve.internal.ChildProcesses;
 import dev.sockserve.internal.ChildReaper;
 import dev.sockserve.internal.Durations;
@@ -37,7 +38,7 @@ import java.util.regex.Pattern;
 final class ExecProgram {
 
     /** Variables that describe a connection: removed from the inherited environment, never left stale. */
-    private static final Pattern UCSPI_VARIABLE = Pattern.compile("PROTO|(TCP6?|UDP|UNIX)(LOCAL|REMOTE)[A-Z]*");
+    private static final Pattern UCSPI_VARIABLE = Pattern.compile("PROTO|(TCP6?|UDP|UNIX)(LOCAL|REMOTE)[A-Z]*|PROXY_[A-Z_]*");
 
     private final List<String> argv;
     private final String executable;
@@ -88,8 +89,14 @@ final class ExecProgram {
         throw new IllegalArgumentException("program '" + program + "' is not on the PATH");
     }
 
-    /** The program's environment for one request. */
+    /** The program's environment for a connection that came without a request context (--inetd). */
     Map<String, String> environment(ListenAddress.Kind kind, Gatekeeper.Admitted request, Posix.PeerCredentials peer) {
+        return environment(kind, request, peer, null);
+    }
+
+    /** The program's environment for one request. */
+    Map<String, String> environment(ListenAddress.Kind kind, Gatekeeper.Admitted request, Posix.PeerCredentials peer,
+            RequestContext context) {
         Map<String, String> env = new LinkedHashMap<>(baseEnvironment);
         String proto = switch (kind) {
             case TCP, TLS -> "TCP";
@@ -114,6 +121,7 @@ final class ExecProgram {
                 env.put("UNIXREMOTEEGID", String.valueOf(peer.gid()));
             }
         }
+        ProxyEnvironment.add(env, context); // behind a PROXY header: PROXY_SOURCE_IP and the TLVs
         env.putAll(request.settings); // the rules' VAR=value, as tcpserver applies them: last
         return env;
     }
@@ -136,7 +144,8 @@ final class ExecProgram {
                         ? Posix.peerCredentials(SocketFd.of(connection)) : null;
                 ChildReaper.Child child;
                 try {
-                    child = children.startWithConnection(connection, true, program(environment(kind, request, peer)));
+                    child = children.startWithConnection(connection, true,
+                            program(environment(kind, request, peer, context())));
                 } catch (IOException e) {
                     gatekeeper.log().error(e.getMessage() + " for " + request.remote.display());
                     return;
@@ -178,7 +187,7 @@ final class ExecProgram {
                 EventLog log = request.gatekeeper.log();
                 ChildProcesses.DatagramRun run;
                 try {
-                    run = children.runDatagram(program(environment(kind, request, null)), request().data(),
+                    run = children.runDatagram(program(environment(kind, request, null, context())), request().data(),
                             maxPacketSize, Optional.of(datagramTimeout), child -> {
                                 context().onCut(() -> child.signal(Posix.SIGKILL));
                                 log.pid(child.pid(), request.remote.ip().orElse(request.remote.display()));

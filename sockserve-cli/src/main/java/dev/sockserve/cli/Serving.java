@@ -34,8 +34,8 @@ import java.util.function.Supplier;
 /**
  * The running command: its listeners (one core server each, all served from one thread by a
  * {@link ServerGroup}), their gatekeepers, and for {@code exec} the child reaper. {@link #serve()} runs
- * until {@link #stop()}, then closes every listener at once, lets running requests finish for the grace
- * period and ends the rest.
+ * until {@link #stop()}, which stops new clients at once; then it serves the clients already queued, closes
+ * every listener, lets running requests finish for the grace period and ends the rest.
  */
 final class Serving implements AutoCloseable {
 
@@ -119,6 +119,9 @@ final class Serving implements AutoCloseable {
                         .observer(gatekeeper);
                 if (listen.kind() == ListenAddress.Kind.TLS) {
                     listenerOptions = listenerOptions.tls(options.tls().orElseThrow());
+                }
+                if ((options.scale.reusePort || options.scale.isWorker()) && listen.address() instanceof InetSocketAddress) {
+                    listenerOptions = listenerOptions.allowReusePort(true); // --workers: the kernel spreads clients
                 }
                 if (listen.kind().stream() && options.proxy().isPresent()) {
                     listenerOptions = listenerOptions.proxyProtocol(options.proxy().get());
@@ -257,9 +260,13 @@ final class Serving implements AutoCloseable {
         }
     }
 
-    /** Stops accepting, from any thread; {@link #serve()} then lets running requests finish and returns. */
+    /**
+     * Stops accepting, from any thread: new clients stop reaching the listeners at once; {@link #serve()}
+     * then takes every client already queued, lets running requests finish and returns.
+     */
     void stop() {
         stopRequested = true;
+        group.stopArrivals();
         group.shutdown();
     }
 
@@ -276,7 +283,7 @@ final class Serving implements AutoCloseable {
      */
     private void closeAll() {
         if (group != null) {
-            group.close();
+            group.drain(); // closing a listener would reset the clients in its queue: they are served first
         }
         if (children != null) {
             children.close(); // children still running after the grace period: SIGTERM, then SIGKILL, to each group

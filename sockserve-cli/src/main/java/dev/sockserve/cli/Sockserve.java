@@ -42,6 +42,11 @@ public final class Sockserve {
         Serving start(EventLog log);
 
         ServeOptions options();
+
+        /** The listeners it serves: --listen, or a service's default. */
+        default List<ListenAddress> listeners() {
+            return options().listen;
+        }
     }
 
     @Command(mixinStandardHelpOptions = true, sortOptions = false, usageHelpWidth = 100,
@@ -62,12 +67,14 @@ public final class Sockserve {
         }
 
         @Override
-        public Serving start(EventLog log) {
+        public List<ListenAddress> listeners() {
             List<ListenAddress> listen = SocketActivation.listeners(options.listen, options.ops.inetd);
-            if (listen.isEmpty()) {
-                listen = List.of(ListenAddress.tcp("127.0.0.1", service.defaultPort()));
-            }
-            return new Serving(new Serving.What.BuiltIn(service), listen, options, rules(options), log);
+            return listen.isEmpty() ? List.of(ListenAddress.tcp("127.0.0.1", service.defaultPort())) : listen;
+        }
+
+        @Override
+        public Serving start(EventLog log) {
+            return new Serving(new Serving.What.BuiltIn(service), listeners(), options, rules(options), log);
         }
     }
 
@@ -78,7 +85,10 @@ public final class Sockserve {
                     + "stays the server's. The environment "
                     + "says who connected: PROTO=TCP, TCPLOCALIP, TCPLOCALPORT, TCPREMOTEIP, TCPREMOTEPORT (UDP "
                     + "listeners: UDP...; Unix: PROTO=UNIX, UNIXLOCALPATH, UNIXREMOTEPID, UNIXREMOTEEUID, "
-                    + "UNIXREMOTEEGID); inherited variables of these names are removed. On a datagram listener "
+                    + "UNIXREMOTEEGID); inherited variables of these names are removed. Behind --proxy-protocol the "
+                    + "TCP... addresses are the header's, PROXY_SOURCE_IP is the proxy's own, and PROXY_TLV_ALPN, "
+                    + "PROXY_TLV_AUTHORITY, PROXY_TLV_UNIQUE_ID, PROXY_TLV_SSL_VERSION and PROXY_TLV_SSL_CN are set when "
+                    + "the header carries them (control characters removed). On a datagram listener "
                     + "PROGRAM runs per datagram: the datagram is its input, its output is the reply.",
                 "Each PROGRAM leads a process group of its own: when the grace period ends, or a second signal "
                     + "comes, the whole group is ended, so nothing it started is left behind.",
@@ -356,6 +366,9 @@ public final class Sockserve {
         return null;
     }
 
+    /** What a worker of --workers prints on its standard output (a pipe to its supervisor) once it serves. */
+    static final String WORKER_READY = "sockserve-worker-ready";
+
     /** {@code --inetd} on a connected socket: one request, then the program's status (exec) or 0. */
     private static void inetdNowait(Parsed parsed) {
         try {
@@ -382,13 +395,57 @@ public final class Sockserve {
         if (parsed.starter().options().ops.inetd) {
             inetdNowait(parsed); // exits when descriptor 0 is a connected socket
         }
+        ScaleOptions scale = parsed.starter().options().scale;
+        if (scale.supervises()) {
+            if (parsed.starter().options().ops.inetd || !SocketActivation.listeners(List.of(), false).isEmpty()) {
+                parsed.log().refused("--workers binds its own sockets; socket activation and --inetd hand over "
+                        + "sockets already bound: use one or the other");
+                System.exit(EXIT_USAGE);
+            }
+            if (parsed.starter().options().ops.metrics != null) {
+                parsed.log().refused("--metrics with --workers is not built yet: every worker would bind the same "
+                        + "address; run without --workers, or scrape each worker's own process another way");
+                System.exit(EXIT_USAGE);
+            }
+            System.exit(Supervisor.run(args, parsed.starter().listeners(), scale, parsed.log()));
+        }
+        if (scale.isWorker()) {
+            parsed.starter().options().listen = new ArrayList<>(scale.workerListeners(parsed.starter().listeners()));
+        }
         int[] exitCode = {EXIT_OK};
         Serving serving = start(parsed, System.err, exitCode);
         if (serving == null) {
             System.exit(exitCode[0]);
         }
-        ShutdownSignals.install(serving, parsed.log());
-        parsed.log().info("serving " + String.join(", ", serving.boundAddresses()));
+        Health health = null;
+        if (scale.health != null && !scale.isWorker()) {
+            try {
+                health = Health.start(scale.health, scale.reusePort);
+            } catch (UncheckedIOException e) {
+                parsed.log().refused(e.getMessage());
+                serving.close();
+                System.exit(EXIT_FAILED);
+            }
+        }
+        Health checks = health;
+        ShutdownSignals.install(serving, parsed.log(), () -> {
+            if (checks != null) {
+                checks.close(); // refused from now on: a load balancer sends new clients elsewhere
+            }
+        }, scale.isWorker());
+        if (scale.isWorker()) {
+            // a supervisor that is gone (even killed) stops its workers, gracefully
+            ProcessHandle.current().parent().ifPresent(parent -> parent.onExit().thenRun(serving::stop));
+            parsed.log().info("worker " + scale.worker + " (pid " + ProcessHandle.current().pid() + ") serving "
+                    + String.join(", ", serving.boundAddresses()));
+            System.out.println(WORKER_READY);
+            System.out.flush();
+        } else {
+            if (checks != null) {
+                parsed.log().info("health checks on " + checks.address());
+            }
+            parsed.log().info("serving " + String.join(", ", serving.boundAddresses()));
+        }
         try {
             serving.serve();
         } catch (RuntimeException e) {

@@ -63,6 +63,7 @@ public final class Posix {
     private static final int WNOHANG = 1;
     private static final int SOL_SOCKET = 1;
     private static final int SO_PEERCRED = 17;
+    private static final int SO_ATTACH_FILTER = 26;
     private static final short POSIX_SPAWN_SETPGROUP = 0x02;
     private static final short POSIX_SPAWN_SETSIGDEF = 0x04;
     private static final short POSIX_SPAWN_SETSIGMASK = 0x08;
@@ -122,6 +123,8 @@ public final class Posix {
         final MethodHandle sendto = errno("sendto",
                 FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
         final MethodHandle shutdown = errno("shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+        final MethodHandle setsockopt = errno("setsockopt",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
         final MethodHandle getsockopt = errno("getsockopt",
                 FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
         final MethodHandle poll = errno("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
@@ -469,6 +472,38 @@ public final class Posix {
             check("getsockopt(SO_PEERCRED)",
                     result((int) calls().getsockopt.invokeExact(st, fd, SOL_SOCKET, SO_PEERCRED, cred, length), st));
             return new PeerCredentials(cred.get(JAVA_INT, 0), cred.get(JAVA_INT, 4), cred.get(JAVA_INT, 8));
+        } catch (IOException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unchecked(t);
+        }
+    }
+
+    /** One classic BPF instruction ({@code struct sock_filter}). */
+    public record Bpf(int code, int jt, int jf, int k) {
+    }
+
+    /**
+     * Attaches a classic BPF program to a socket ({@code SO_ATTACH_FILTER}): a packet for which it returns 0
+     * is dropped before the socket sees it. On a listening TCP socket it runs on the TCP header of every
+     * packet that reaches the listener (SYNs and handshake ACKs); on a UDP socket, on each datagram.
+     */
+    public static void attachFilter(int fd, java.util.List<Bpf> program) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(CALL_STATE);
+            MemorySegment code = arena.allocate(8L * program.size(), 8);
+            for (int i = 0; i < program.size(); i++) {
+                Bpf b = program.get(i);
+                code.set(JAVA_SHORT, 8L * i, (short) b.code());
+                code.set(java.lang.foreign.ValueLayout.JAVA_BYTE, 8L * i + 2, (byte) b.jt());
+                code.set(java.lang.foreign.ValueLayout.JAVA_BYTE, 8L * i + 3, (byte) b.jf());
+                code.set(JAVA_INT, 8L * i + 4, b.k());
+            }
+            MemorySegment fprog = arena.allocate(16, 8); // struct sock_fprog: unsigned short len; filter pointer at 8
+            fprog.set(JAVA_SHORT, 0, (short) program.size());
+            fprog.set(ADDRESS, 8, code);
+            check("setsockopt(SO_ATTACH_FILTER)",
+                    result((int) calls().setsockopt.invokeExact(st, fd, SOL_SOCKET, SO_ATTACH_FILTER, fprog, 16), st));
         } catch (IOException e) {
             throw e;
         } catch (Throwable t) {

@@ -3,11 +3,14 @@ package dev.sockserve.cli;
 import dev.sockserve.BaseRequestHandler;
 import dev.sockserve.DatagramRequest;
 import dev.sockserve.RequestContext;
+import dev.sockserve.Tls;
 import dev.sockserve.internal.ChildProcesses;
 import dev.sockserve.internal.ChildReaper;
 import dev.sockserve.internal.Durations;
 import dev.sockserve.internal.Posix;
+import dev.sockserve.internal.Relay;
 import dev.sockserve.internal.SocketFd;
+import dev.sockserve.internal.SocketPair;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
@@ -38,7 +41,9 @@ import java.util.regex.Pattern;
 final class ExecProgram {
 
     /** Variables that describe a connection: removed from the inherited environment, never left stale. */
-    private static final Pattern UCSPI_VARIABLE = Pattern.compile("PROTO|(TCP6?|UDP|UNIX)(LOCAL|REMOTE)[A-Z]*|PROXY_[A-Z_]*");
+    /** What the command sets for a program, so none is left stale from the parent: UCSPI's, mod_ssl's, PROXY_*. */
+    private static final Pattern UCSPI_VARIABLE = Pattern.compile(
+            "PROTO|(TCP6?|UDP|UNIX|SSL)(LOCAL|REMOTE)[A-Z]*|SSL_(PROTOCOL|CIPHER|TLS_SNI|CLIENT_[A-Z_]+)|PROXY_[A-Z_]*");
 
     private final List<String> argv;
     private final String executable;
@@ -94,17 +99,29 @@ final class ExecProgram {
         return environment(kind, request, peer, null);
     }
 
-    /** The program's environment for one request. */
+    /**
+     * The program's environment for one request; with its context (null outside a server), the PROXY
+     * protocol's variables, and over TLS {@code sslserver -e -s}'s names and mod_ssl's beside TCP's.
+     */
     Map<String, String> environment(ListenAddress.Kind kind, Gatekeeper.Admitted request, Posix.PeerCredentials peer,
             RequestContext context) {
-        Map<String, String> env = new LinkedHashMap<>(baseEnvironment);
+        Optional<Tls.Session> tls = context == null ? Optional.empty() : Tls.session(context);        Map<String, String> env = new LinkedHashMap<>(baseEnvironment);
         String proto = switch (kind) {
             case TCP, TLS -> "TCP";
             case UDP -> "UDP";
             case UNIX, UNIX_DGRAM -> "UNIX";
         };
         env.put("PROTO", proto);
-        if (kind == ListenAddress.Kind.TCP || kind == ListenAddress.Kind.UDP) {
+        if (kind == ListenAddress.Kind.TLS) {
+            env.put("PROTO", "SSL");
+            for (String p : List.of("SSL", "TCP")) {
+                env.put(p + "LOCALIP", request.local.ip().orElse(""));
+                env.put(p + "LOCALPORT", String.valueOf(request.local.port().orElse(0)));
+                env.put(p + "REMOTEIP", request.remote.ip().orElse(""));
+                env.put(p + "REMOTEPORT", String.valueOf(request.remote.port().orElse(0)));
+            }
+            tls.ifPresent(session -> putTls(env, session));
+        } else if (kind == ListenAddress.Kind.TCP || kind == ListenAddress.Kind.UDP) {
             if (kind == ListenAddress.Kind.TCP && !localName.isEmpty()) {
                 env.put("TCPLOCALHOST", localName);
             }
@@ -126,6 +143,28 @@ final class ExecProgram {
         return env;
     }
 
+    /** mod_ssl's names: the protocol, the cipher's IANA name, SNI, and the client's certificate when it sent one. */
+    private static void putTls(Map<String, String> env, Tls.Session session) {
+        env.put("SSL_PROTOCOL", session.protocol());
+        env.put("SSL_CIPHER", session.cipherSuite());
+        session.serverName().ifPresent(name -> env.put("SSL_TLS_SNI", Formats.escape(name)));
+        var chain = session.peerCertificates();
+        env.put("SSL_CLIENT_VERIFY", chain.isEmpty() ? "NONE" : "SUCCESS");
+        if (!chain.isEmpty()) {
+            var leaf = chain.get(0);
+            env.put("SSL_CLIENT_S_DN", leaf.getSubjectX500Principal().getName(javax.security.auth.x500.X500Principal.RFC2253));
+            env.put("SSL_CLIENT_I_DN", leaf.getIssuerX500Principal().getName(javax.security.auth.x500.X500Principal.RFC2253));
+            try {
+                env.put("SSL_CLIENT_CERT", "-----BEGIN CERTIFICATE-----\n"
+                        + java.util.Base64.getMimeEncoder(64, "\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII))
+                                .encodeToString(leaf.getEncoded())
+                        + "\n-----END CERTIFICATE-----\n");
+            } catch (java.security.cert.CertificateEncodingException e) {
+                // a certificate the handshake accepted encodes: nothing to add otherwise
+            }
+        }
+    }
+
     private ChildProcesses.Program program(Map<String, String> env) {
         List<String> list = new ArrayList<>(env.size());
         env.forEach((name, value) -> list.add(name + "=" + value));
@@ -142,6 +181,10 @@ final class ExecProgram {
                 SocketChannel connection = request();
                 Posix.PeerCredentials peer = kind == ListenAddress.Kind.UNIX
                         ? Posix.peerCredentials(SocketFd.of(connection)) : null;
+                if (context().channelWrapped()) {
+                    overTls(gatekeeper, request);
+                    return;
+                }
                 ChildReaper.Child child;
                 try {
                     child = children.startWithConnection(connection, true,
@@ -166,6 +209,42 @@ final class ExecProgram {
                 log.ok(child.pid(), request.local, request.remote);
                 int status = awaitExit(child);
                 log.end(child.pid(), status);
+            }
+
+            /**
+             * Over TLS the program gets one end of a socket pair and reads and writes plain text, as with
+             * ucspi-ssl's sslserver; this thread relays its output to the client until it ends, a virtual
+             * thread the client's input to it, which ends with the request.
+             */
+            private void overTls(Gatekeeper gatekeeper, Gatekeeper.Admitted request) throws Exception {
+                var tls = context().channel().orElseThrow();
+                try (SocketPair pair = SocketPair.open()) {
+                    ChildReaper.Child child;
+                    try {
+                        child = children.startWithConnection(pair.right(), true,
+                                program(environment(ListenAddress.Kind.TLS, request, null, context())));
+                    } catch (IOException e) {
+                        gatekeeper.log().error(e.getMessage() + " for " + request.remote.display());
+                        return;
+                    }
+                    pair.right().close(); // the program holds its own copy
+                    context().onCut(() -> {
+                        child.signal(Posix.SIGTERM);
+                        try {
+                            pair.left().close();
+                        } catch (IOException alreadyClosed) {
+                            // nothing left to cut
+                        }
+                    });
+                    EventLog log = gatekeeper.log();
+                    log.pid(child.pid(), request.remote.ip().orElse(request.remote.display()));
+                    log.ok(child.pid(), request.local, request.remote, Gatekeeper.tlsDetail(context()));
+                    Relay.Side client = new Relay.Side(tls, tls::close, request());
+                    Relay.Side program = new Relay.Side(pair.left(), pair.left()::shutdownOutput, pair.left());
+                    Thread.ofVirtual().name("sockserve-exec-tls-input").start(() -> Relay.copy(client, program));
+                    Relay.copy(program, client);
+                    log.end(child.pid(), awaitExit(child));
+                }
             }
         };
     }

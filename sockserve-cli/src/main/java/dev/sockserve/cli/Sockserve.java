@@ -127,10 +127,6 @@ public final class Sockserve {
             if (listen.isEmpty()) {
                 throw new IllegalArgumentException("exec needs --listen, for example --listen tcp://127.0.0.1:2000");
             }
-            if (listen.stream().anyMatch(l -> l.kind() == ListenAddress.Kind.TLS)) {
-                throw new IllegalArgumentException("exec on a tls:// listener is not built yet; put 'sockserve forward "
-                        + "--listen tls://... --to tcp://...' in front of a plain exec listener");
-            }
             // the program reads and writes the socket itself: the server could not apply these
             for (String serviceOnly : List.of("--read-timeout", "--write-timeout", "--read-spin")) {
                 if (spec.commandLine().getParseResult().hasMatchedOption(serviceOnly)) {

@@ -120,6 +120,10 @@ final class Serving implements AutoCloseable {
                 if (listen.kind() == ListenAddress.Kind.TLS) {
                     listenerOptions = listenerOptions.tls(options.tls().orElseThrow());
                 }
+                if (listen.kind() == ListenAddress.Kind.UDP) {
+                    // SO_REUSEADDR (good for TCP's TIME_WAIT) would let a second server share a UDP port unnoticed
+                    listenerOptions = listenerOptions.allowReuseAddress(false);
+                }
                 if ((options.scale.reusePort || options.scale.isWorker()) && listen.address() instanceof InetSocketAddress) {
                     listenerOptions = listenerOptions.allowReusePort(true); // --workers: the kernel spreads clients
                 }

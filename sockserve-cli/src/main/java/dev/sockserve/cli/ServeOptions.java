@@ -22,8 +22,9 @@ final class ServeOptions {
 
     @Option(names = "--concurrency", paramLabel = "MODE",
             description = "How requests run: synchronous (one at a time), threads (a platform thread each) or "
-                    + "virtual (a virtual thread each). Default: ${DEFAULT-VALUE}.")
-    ConcurrencyChoice concurrency = ConcurrencyChoice.virtual;
+                    + "virtual (a virtual thread each). Default: virtual; for the services' udp and unix-dgram "
+                    + "listeners synchronous (each datagram answered at once, no thread per datagram) unless -c is given.")
+    ConcurrencyChoice concurrency; // null: the default above
 
     @Option(names = "-c", paramLabel = "N",
             description = "At most N requests at once on each listener; at the limit the server stops accepting "

@@ -47,19 +47,16 @@ final class Serving implements AutoCloseable {
     Serving(What what, List<ListenAddress> listeners, ServeOptions options, AccessRules rules, EventLog log) {
         boolean exec = what instanceof What.Exec;
         int limit = options.limit != null ? options.limit : exec ? 40 : 0;
-        Concurrency concurrency = switch (options.concurrency) {
-            case synchronous -> Concurrency.synchronous();
-            case threads -> Concurrency.threads();
-            case virtual -> Concurrency.virtualThreads();
-        };
-        if (limit > 0 && options.concurrency != ServeOptions.ConcurrencyChoice.synchronous) {
-            concurrency = concurrency.limit(limit);
-        }
+        ServeOptions.ConcurrencyChoice streams = options.concurrency != null ? options.concurrency
+                : ServeOptions.ConcurrencyChoice.virtual;
+        // a service answers a datagram at once: on the serving thread, not on a thread of its own, unless
+        // the user chose a mode or a limit (exec's datagrams run a program each: they keep threads)
+        ServeOptions.ConcurrencyChoice datagrams = exec || options.concurrency != null || options.limit != null ? streams
+                : ServeOptions.ConcurrencyChoice.synchronous;
         ServerOptions serverOptions = ServerOptions.defaults()
                 .allowReuseAddress(true) // a restarted server must not wait out TIME_WAIT
                 .requestQueueSize(options.backlog)
                 .maxPacketSize(options.maxPacketSize)
-                .concurrency(concurrency)
                 .closeGracePeriod(options.grace)
                 .writeTimeout(options.writeTimeout)
                 .readSpin(options.readSpin);
@@ -71,8 +68,10 @@ final class Serving implements AutoCloseable {
             this.reaper = childReaper;
             for (ListenAddress listen : listeners) {
                 String localName = what instanceof What.Exec e ? e.localName() : "";
+                boolean isDatagram = listen.kind() == ListenAddress.Kind.UDP || listen.kind() == ListenAddress.Kind.UNIX_DGRAM;
+                ServeOptions.ConcurrencyChoice choice = isDatagram ? datagrams : streams;
                 Gatekeeper gatekeeper = new Gatekeeper(log, rules, Optional.ofNullable(options.perClient),
-                        options.concurrency == ServeOptions.ConcurrencyChoice.synchronous ? 1 : limit, !exec,
+                        choice == ServeOptions.ConcurrencyChoice.synchronous ? 1 : limit, !exec,
                         !exec && listen.kind() == ListenAddress.Kind.UDP, localName);
                 Supplier<? extends BaseRequestHandler<SocketChannel>> stream;
                 Supplier<? extends BaseRequestHandler<DatagramRequest>> datagram;
@@ -86,7 +85,8 @@ final class Serving implements AutoCloseable {
                     stream = service.streamHandlers(options.readTimeout());
                     datagram = service.datagramHandlers();
                 }
-                servers.add(GatedServers.open(listen, stream, datagram, serverOptions, gatekeeper));
+                servers.add(GatedServers.open(listen, stream, datagram,
+                        serverOptions.concurrency(concurrency(choice, limit)), gatekeeper));
                 kinds.add(listen.kind());
             }
             group = new ServerGroup(servers);
@@ -97,6 +97,15 @@ final class Serving implements AutoCloseable {
             closeAll();
             throw new UncheckedIOException(e);
         }
+    }
+
+    private static Concurrency concurrency(ServeOptions.ConcurrencyChoice choice, int limit) {
+        Concurrency concurrency = switch (choice) {
+            case synchronous -> Concurrency.synchronous();
+            case threads -> Concurrency.threads();
+            case virtual -> Concurrency.virtualThreads();
+        };
+        return limit > 0 && choice != ServeOptions.ConcurrencyChoice.synchronous ? concurrency.limit(limit) : concurrency;
     }
 
     /** The addresses as bound, with their real ports: {@code tcp://127.0.0.1:7007}. */

@@ -3,4 +3,7 @@
  */
 module dev.sockserve {
     exports dev.sockserve;
+    // the command spawns programs with the connection as their descriptors 0 and 1, through the same
+    // native layer as the processes() policy; nothing else may use it
+    exports dev.sockserve.internal to dev.sockserve.cli;
 }

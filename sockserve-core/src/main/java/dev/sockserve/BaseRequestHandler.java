@@ -31,14 +31,24 @@ public abstract class BaseRequestHandler<R> {
     private R request;
     private SocketAddress clientAddress;
     private BaseServer<R> server;
+    private RequestContext context;
 
     protected BaseRequestHandler() {
     }
 
-    final void attach(R request, SocketAddress clientAddress, BaseServer<R> server) {
+    final void attach(R request, SocketAddress clientAddress, BaseServer<R> server, RequestContext context) {
         this.request = request;
         this.clientAddress = clientAddress;
         this.server = server;
+        this.context = context;
+    }
+
+    /**
+     * What travels with this request: its id, the addresses the connection steps found, the channel they
+     * may have wrapped, and attributes that steps, gates and observers attached.
+     */
+    public final RequestContext context() {
+        return context;
     }
 
     /** The request: the connection of a stream server, or the datagram of a datagram server. */

@@ -84,7 +84,11 @@ public final class ServerGroup implements AutoCloseable {
      */
     @Override
     public void close() {
-        shutdown();
+        if (loop.busyServing() || loop.runsOn(Thread.currentThread())) {
+            loop.requestStop(); // a synchronous handler runs on the loop: it stops when that handler returns
+        } else {
+            loop.stopAndWait();
+        }
         for (BaseServer<?> server : servers) {
             server.stopAccepting();
         }

@@ -1,6 +1,8 @@
 package dev.sockserve;
 
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 
@@ -23,35 +25,46 @@ import java.util.Optional;
  */
 public final class ServerOptions {
 
-    private static final ServerOptions DEFAULTS = new ServerOptions(false, false, 1024, null, 8192, null,
-            true, Duration.ofSeconds(10), Duration.ofSeconds(60), false, Duration.ofNanos(50_000));
+    private static final ServerOptions DEFAULTS = new ServerOptions();
 
-    private final boolean allowReuseAddress;
-    private final boolean allowReusePort;
-    private final int requestQueueSize;
-    private final Duration timeout;
-    private final int maxPacketSize;
-    private final Concurrency concurrency;
-    private final boolean blockOnClose;
-    private final Duration closeGracePeriod;
-    private final Duration writeTimeout;
-    private final boolean sendEmptyReplies;
-    private final Duration readSpin;
+    // not final: each setter changes a copy (see copy()); a value is never changed once returned
+    private boolean allowReuseAddress = false;
+    private boolean allowReusePort = false;
+    private int requestQueueSize = 1024;
+    private Duration timeout;
+    private int maxPacketSize = 8192;
+    private Concurrency concurrency;
+    private boolean blockOnClose = true;
+    private Duration closeGracePeriod = Duration.ofSeconds(10);
+    private Duration writeTimeout = Duration.ofSeconds(60);
+    private boolean sendEmptyReplies = false;
+    private Duration readSpin = Duration.ofNanos(50_000);
+    private List<ConnectionStep> steps = List.of();
+    private List<RequestGate> gates = List.of();
+    private List<RequestObserver> observers = List.of();
+    private Tls tls;
 
-    private ServerOptions(boolean allowReuseAddress, boolean allowReusePort, int requestQueueSize, Duration timeout,
-            int maxPacketSize, Concurrency concurrency, boolean blockOnClose, Duration closeGracePeriod,
-            Duration writeTimeout, boolean sendEmptyReplies, Duration readSpin) {
-        this.allowReuseAddress = allowReuseAddress;
-        this.allowReusePort = allowReusePort;
-        this.requestQueueSize = requestQueueSize;
-        this.timeout = timeout;
-        this.maxPacketSize = maxPacketSize;
-        this.concurrency = concurrency;
-        this.blockOnClose = blockOnClose;
-        this.closeGracePeriod = closeGracePeriod;
-        this.writeTimeout = writeTimeout;
-        this.sendEmptyReplies = sendEmptyReplies;
-        this.readSpin = readSpin;
+    private ServerOptions() {
+    }
+
+    private ServerOptions copy() {
+        ServerOptions c = new ServerOptions();
+        c.allowReuseAddress = allowReuseAddress;
+        c.allowReusePort = allowReusePort;
+        c.requestQueueSize = requestQueueSize;
+        c.timeout = timeout;
+        c.maxPacketSize = maxPacketSize;
+        c.concurrency = concurrency;
+        c.blockOnClose = blockOnClose;
+        c.closeGracePeriod = closeGracePeriod;
+        c.writeTimeout = writeTimeout;
+        c.sendEmptyReplies = sendEmptyReplies;
+        c.readSpin = readSpin;
+        c.steps = steps;
+        c.gates = gates;
+        c.observers = observers;
+        c.tls = tls;
+        return c;
     }
 
     /** The defaults, as listed on each option. */
@@ -65,8 +78,9 @@ public final class ServerOptions {
     }
 
     public ServerOptions allowReuseAddress(boolean value) {
-        return new ServerOptions(value, allowReusePort, requestQueueSize, timeout, maxPacketSize, concurrency,
-                blockOnClose, closeGracePeriod, writeTimeout, sendEmptyReplies, readSpin);
+        ServerOptions c = copy();
+        c.allowReuseAddress = value;
+        return c;
     }
 
     /**
@@ -79,8 +93,9 @@ public final class ServerOptions {
     }
 
     public ServerOptions allowReusePort(boolean value) {
-        return new ServerOptions(allowReuseAddress, value, requestQueueSize, timeout, maxPacketSize, concurrency,
-                blockOnClose, closeGracePeriod, writeTimeout, sendEmptyReplies, readSpin);
+        ServerOptions c = copy();
+        c.allowReusePort = value;
+        return c;
     }
 
     /**
@@ -96,8 +111,9 @@ public final class ServerOptions {
         if (value < 1) {
             throw new IllegalArgumentException("requestQueueSize must be at least 1, was " + value);
         }
-        return new ServerOptions(allowReuseAddress, allowReusePort, value, timeout, maxPacketSize, concurrency,
-                blockOnClose, closeGracePeriod, writeTimeout, sendEmptyReplies, readSpin);
+        ServerOptions c = copy();
+        c.requestQueueSize = value;
+        return c;
     }
 
     /**
@@ -109,8 +125,9 @@ public final class ServerOptions {
     }
 
     public ServerOptions timeout(Duration value) {
-        return new ServerOptions(allowReuseAddress, allowReusePort, requestQueueSize, positive("timeout", value),
-                maxPacketSize, concurrency, blockOnClose, closeGracePeriod, writeTimeout, sendEmptyReplies, readSpin);
+        ServerOptions c = copy();
+        c.timeout = positive("timeout", value);
+        return c;
     }
 
     /**
@@ -125,8 +142,9 @@ public final class ServerOptions {
         if (value < 1 || value > 65_535) {
             throw new IllegalArgumentException("maxPacketSize must be 1..65535, was " + value);
         }
-        return new ServerOptions(allowReuseAddress, allowReusePort, requestQueueSize, timeout, value, concurrency,
-                blockOnClose, closeGracePeriod, writeTimeout, sendEmptyReplies, readSpin);
+        ServerOptions c = copy();
+        c.maxPacketSize = value;
+        return c;
     }
 
     /**
@@ -139,9 +157,9 @@ public final class ServerOptions {
     }
 
     public ServerOptions concurrency(Concurrency value) {
-        return new ServerOptions(allowReuseAddress, allowReusePort, requestQueueSize, timeout, maxPacketSize,
-                Objects.requireNonNull(value, "concurrency"), blockOnClose, closeGracePeriod, writeTimeout,
-                sendEmptyReplies, readSpin);
+        ServerOptions c = copy();
+        c.concurrency = Objects.requireNonNull(value, "concurrency");
+        return c;
     }
 
     /**
@@ -154,8 +172,9 @@ public final class ServerOptions {
     }
 
     public ServerOptions blockOnClose(boolean value) {
-        return new ServerOptions(allowReuseAddress, allowReusePort, requestQueueSize, timeout, maxPacketSize,
-                concurrency, value, closeGracePeriod, writeTimeout, sendEmptyReplies, readSpin);
+        ServerOptions c = copy();
+        c.blockOnClose = value;
+        return c;
     }
 
     /**
@@ -172,8 +191,9 @@ public final class ServerOptions {
         if (value.isNegative()) {
             throw new IllegalArgumentException("closeGracePeriod must not be negative, was " + value);
         }
-        return new ServerOptions(allowReuseAddress, allowReusePort, requestQueueSize, timeout, maxPacketSize,
-                concurrency, blockOnClose, value, writeTimeout, sendEmptyReplies, readSpin);
+        ServerOptions c = copy();
+        c.closeGracePeriod = value;
+        return c;
     }
 
     /**
@@ -187,9 +207,9 @@ public final class ServerOptions {
 
     /** Sets the write timeout; {@code null} means writes may block for ever. */
     public ServerOptions writeTimeout(Duration value) {
-        return new ServerOptions(allowReuseAddress, allowReusePort, requestQueueSize, timeout, maxPacketSize,
-                concurrency, blockOnClose, closeGracePeriod, value == null ? null : positive("writeTimeout", value),
-                sendEmptyReplies, readSpin);
+        ServerOptions c = copy();
+        c.writeTimeout = value == null ? null : positive("writeTimeout", value);
+        return c;
     }
 
     /**
@@ -201,8 +221,9 @@ public final class ServerOptions {
     }
 
     public ServerOptions sendEmptyReplies(boolean value) {
-        return new ServerOptions(allowReuseAddress, allowReusePort, requestQueueSize, timeout, maxPacketSize,
-                concurrency, blockOnClose, closeGracePeriod, writeTimeout, value, readSpin);
+        ServerOptions c = copy();
+        c.sendEmptyReplies = value;
+        return c;
     }
 
     /**
@@ -227,8 +248,66 @@ public final class ServerOptions {
         if (value.isNegative() || value.compareTo(Duration.ofSeconds(1)) > 0) {
             throw new IllegalArgumentException("readSpin must be between 0 and 1 second, was " + value);
         }
-        return new ServerOptions(allowReuseAddress, allowReusePort, requestQueueSize, timeout, maxPacketSize,
-                concurrency, blockOnClose, closeGracePeriod, writeTimeout, sendEmptyReplies, value);
+        ServerOptions c = copy();
+        c.readSpin = value;
+        return c;
+    }
+
+    /**
+     * The {@link ConnectionStep}s run on every new connection before {@code verifyRequest}, in order.
+     * Default: none. Stream servers only: a datagram server given a step refuses to start.
+     */
+    public List<ConnectionStep> steps() {
+        return steps;
+    }
+
+    /** These options with {@code step} run after the steps already given. */
+    public ServerOptions step(ConnectionStep step) {
+        ServerOptions c = copy();
+        c.steps = append(steps, Objects.requireNonNull(step, "step"));
+        return c;
+    }
+
+    /** TLS on every connection, if set; see {@link Tls}. Default: none (plain text). */
+    public Optional<Tls> tls() {
+        return Optional.ofNullable(tls);
+    }
+
+    /** These options with TLS: its handshake runs as the last connection step. Stream servers only. */
+    public ServerOptions tls(Tls value) {
+        ServerOptions c = copy();
+        c.tls = Objects.requireNonNull(value, "tls");
+        return c;
+    }
+
+    /** The {@link RequestGate}s asked, in order, before {@code verifyRequest}. Default: none. */
+    public List<RequestGate> gates() {
+        return gates;
+    }
+
+    /** These options with {@code gate} asked after the gates already given. */
+    public ServerOptions gate(RequestGate gate) {
+        ServerOptions c = copy();
+        c.gates = append(gates, Objects.requireNonNull(gate, "gate"));
+        return c;
+    }
+
+    /** The {@link RequestObserver}s told of every request. Default: none. */
+    public List<RequestObserver> observers() {
+        return observers;
+    }
+
+    /** These options with {@code observer} told after the observers already given. */
+    public ServerOptions observer(RequestObserver observer) {
+        ServerOptions c = copy();
+        c.observers = append(observers, Objects.requireNonNull(observer, "observer"));
+        return c;
+    }
+
+    private static <T> List<T> append(List<T> list, T item) {
+        List<T> longer = new ArrayList<>(list);
+        longer.add(item);
+        return List.copyOf(longer);
     }
 
     private static Duration positive(String name, Duration value) {
@@ -245,6 +324,7 @@ public final class ServerOptions {
                 + ", requestQueueSize=" + requestQueueSize + ", timeout=" + timeout + ", maxPacketSize="
                 + maxPacketSize + ", concurrency=" + concurrency + ", blockOnClose=" + blockOnClose
                 + ", closeGracePeriod=" + closeGracePeriod + ", writeTimeout=" + writeTimeout
-                + ", sendEmptyReplies=" + sendEmptyReplies + ", readSpin=" + readSpin + "]";
+                + ", sendEmptyReplies=" + sendEmptyReplies + ", readSpin=" + readSpin + ", steps=" + steps.size()
+                + ", gates=" + gates.size() + ", observers=" + observers.size() + "]";
     }
 }

@@ -1,12 +1,15 @@
 package dev.sockserve;
 
 import dev.sockserve.internal.ChannelStreams;
+import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.StandardProtocolFamily;
 import java.net.StandardSocketOptions;
+import java.nio.channels.ByteChannel;
+import java.nio.channels.Channels;
 import java.nio.channels.SocketChannel;
 import java.time.Duration;
 import java.util.Optional;
@@ -115,6 +118,14 @@ public abstract class StreamRequestHandler extends BaseRequestHandler<SocketChan
         if (disableNagleAlgorithm() && server().addressFamily() != StandardProtocolFamily.UNIX) {
             connection.setOption(StandardSocketOptions.TCP_NODELAY, true);
         }
+        if (context().channelWrapped()) {
+            // a connection step wrapped the socket (TLS): the handler reads and writes through the wrapper
+            ByteChannel wrapped = context().channel().orElseThrow();
+            rfile = new BufferedInputStream(Channels.newInputStream(wrapped), Math.max(rbufsize(), 1));
+            OutputStream out = Channels.newOutputStream(wrapped);
+            wfile = wbufsize() > 0 ? new BufferedOutputStream(out, wbufsize()) : out;
+            return;
+        }
         streams = new ChannelStreams(connection, clientAddress(), timeout().orElse(null),
                 server().options().writeTimeout().orElse(null), server().readSpin());
         rfile = streams.input(Math.max(rbufsize(), 0));
@@ -128,7 +139,9 @@ public abstract class StreamRequestHandler extends BaseRequestHandler<SocketChan
         } catch (IOException peerGone) {
             // as in Python: a client that went away before the last bytes is not the handler's error
         } finally {
-            streams.close();
+            if (streams != null) {
+                streams.close();
+            }
         }
     }
 }

@@ -79,7 +79,11 @@ class AcceptBackoffTest {
             try (SocketChannel client = SocketChannel.open(new InetSocketAddress("127.0.0.1", port))) {
                 client.write(ByteBuffer.wrap("hello world\n".getBytes(US_ASCII)));
                 client.shutdownOutput();
-                ServerSuiteTest.await("the EMFILE warning", () -> log.stream().anyMatch(l -> l.contains("Too many open files")));
+                try {
+                    ServerSuiteTest.await("the EMFILE warning", () -> log.stream().anyMatch(l -> l.contains("Too many open files")));
+                } catch (AssertionError e) {
+                    throw new AssertionError(e.getMessage() + "; the child logged:\n" + String.join("\n", log), e);
+                }
                 Thread.sleep(2500);
                 long warnings = log.stream().filter(l -> l.contains("pausing accepts")).count();
                 assertTrue(warnings >= 1 && warnings <= 5, "one warning per pause, not a spin: " + warnings + "\n" + String.join("\n", log));

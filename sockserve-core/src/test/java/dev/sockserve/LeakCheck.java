@@ -16,8 +16,8 @@ import org.junit.jupiter.api.extension.ExtensionContext;
 /**
  * Fails a test that leaves behind an open descriptor, a sockserve platform thread or a child process.
  * Counts are taken before the test and compared after it, waiting up to five seconds for things that end
- * asynchronously (a thread finishing, a child being reaped). The one process-wide daemon thread, the I/O
- * watchdog, is not a leak.
+ * asynchronously (a thread finishing, a child being reaped). The process-wide daemon threads (the I/O
+ * watchdog, the step deadlines) are not leaks.
  */
 public final class LeakCheck implements BeforeEachCallback, AfterEachCallback {
 
@@ -61,6 +61,9 @@ public final class LeakCheck implements BeforeEachCallback, AfterEachCallback {
         }
     }
 
+    /** Daemon threads made once per JVM on first use, not per server. */
+    private static final Set<String> PROCESS_WIDE = Set.of("sockserve-io-watchdog", "sockserve-deadlines");
+
     record Snapshot(int fds, Set<String> threads, List<Long> children) {
     }
 
@@ -73,7 +76,7 @@ public final class LeakCheck implements BeforeEachCallback, AfterEachCallback {
         }
         Set<String> threads = Thread.getAllStackTraces().keySet().stream().filter(Thread::isAlive)
                 .map(Thread::getName)
-                .filter(n -> n.startsWith("sockserve-") && !n.equals("sockserve-io-watchdog"))
+                .filter(n -> n.startsWith("sockserve-") && !PROCESS_WIDE.contains(n))
                 .collect(Collectors.toSet());
         List<Long> children = ProcessHandle.current().children().map(ProcessHandle::pid).toList();
         return new Snapshot(fds, threads, children);

@@ -16,6 +16,7 @@ import java.nio.channels.SocketChannel;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.Optional;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /** The transports the behavioural suite runs over, each with a server factory and a client. */
@@ -47,8 +48,11 @@ enum Transport {
         out.write(line.toByteArray());
     };
 
-    /** What the tests observe of a server's hooks; override to change behaviour. */
-    static class Hooks {
+    /**
+     * What the tests observe of a server through its options (a gate and an observer, no subclass);
+     * override {@link #verify} to refuse clients.
+     */
+    static class Hooks implements RequestObserver {
         final AtomicInteger shutdownRequests = new AtomicInteger();
         final AtomicInteger handledErrors = new AtomicInteger();
         volatile Throwable lastError;
@@ -57,13 +61,18 @@ enum Transport {
             return true;
         }
 
-        void shutdownRequest() {
-            shutdownRequests.incrementAndGet();
+        ServerOptions addTo(ServerOptions options) {
+            return options.gate(request -> verify(request.clientAddress()) ? Optional.empty() : Optional.of("test"))
+                    .observer(this);
         }
 
-        void handleError(Throwable error) {
-            lastError = error;
-            handledErrors.incrementAndGet();
+        @Override
+        public void ended(RequestContext request, RequestEnd end) {
+            end.error().filter(Exception.class::isInstance).ifPresent(error -> {
+                lastError = error;
+                handledErrors.incrementAndGet();
+            });
+            shutdownRequests.incrementAndGet();
         }
     }
 
@@ -86,79 +95,12 @@ enum Transport {
     BaseServer<?> server(SocketAddress address, Body body, ServerOptions options, Hooks hooks) {
         var streamHandler = StreamRequestHandler.of(h -> body.run(h.rfile(), h.wfile()));
         var datagramHandler = DatagramRequestHandler.of(h -> body.run(h.rfile(), h.wfile()));
+        ServerOptions observed = hooks.addTo(options);
         return switch (this) {
-            case TCP4, TCP6 -> new TcpServer((InetSocketAddress) address, streamHandler, options) {
-                @Override
-                protected boolean verifyRequest(SocketChannel r, SocketAddress a) {
-                    return hooks.verify(a);
-                }
-
-                @Override
-                protected void shutdownRequest(SocketChannel r) {
-                    hooks.shutdownRequest();
-                    super.shutdownRequest(r);
-                }
-
-                @Override
-                protected void handleError(SocketChannel r, SocketAddress a, Throwable t) {
-                    hooks.handleError(t);
-                    super.handleError(r, a, t);
-                }
-            };
-            case UNIX_STREAM -> new UnixStreamServer((UnixDomainSocketAddress) address, streamHandler, options) {
-                @Override
-                protected boolean verifyRequest(SocketChannel r, SocketAddress a) {
-                    return hooks.verify(a);
-                }
-
-                @Override
-                protected void shutdownRequest(SocketChannel r) {
-                    hooks.shutdownRequest();
-                    super.shutdownRequest(r);
-                }
-
-                @Override
-                protected void handleError(SocketChannel r, SocketAddress a, Throwable t) {
-                    hooks.handleError(t);
-                    super.handleError(r, a, t);
-                }
-            };
-            case UDP4, UDP6 -> new UdpServer((InetSocketAddress) address, datagramHandler, options) {
-                @Override
-                protected boolean verifyRequest(DatagramRequest r, SocketAddress a) {
-                    return hooks.verify(a);
-                }
-
-                @Override
-                protected void shutdownRequest(DatagramRequest r) {
-                    hooks.shutdownRequest();
-                    super.shutdownRequest(r);
-                }
-
-                @Override
-                protected void handleError(DatagramRequest r, SocketAddress a, Throwable t) {
-                    hooks.handleError(t);
-                    super.handleError(r, a, t);
-                }
-            };
-            case UNIX_DGRAM -> new UnixDatagramServer((UnixDomainSocketAddress) address, datagramHandler, options) {
-                @Override
-                protected boolean verifyRequest(DatagramRequest r, SocketAddress a) {
-                    return hooks.verify(a);
-                }
-
-                @Override
-                protected void shutdownRequest(DatagramRequest r) {
-                    hooks.shutdownRequest();
-                    super.shutdownRequest(r);
-                }
-
-                @Override
-                protected void handleError(DatagramRequest r, SocketAddress a, Throwable t) {
-                    hooks.handleError(t);
-                    super.handleError(r, a, t);
-                }
-            };
+            case TCP4, TCP6 -> new TcpServer((InetSocketAddress) address, streamHandler, observed);
+            case UNIX_STREAM -> new UnixStreamServer((UnixDomainSocketAddress) address, streamHandler, observed);
+            case UDP4, UDP6 -> new UdpServer((InetSocketAddress) address, datagramHandler, observed);
+            case UNIX_DGRAM -> new UnixDatagramServer((UnixDomainSocketAddress) address, datagramHandler, observed);
         };
     }
 

@@ -120,8 +120,8 @@ final class ExecProgram {
         return new BaseRequestHandler<>() {
             @Override
             protected void handle() throws Exception {
-                Gatekeeper gatekeeper = ((GatedServers.Gated) server()).gatekeeper();
-                Gatekeeper.Admitted request = gatekeeper.admitted(request());
+                Gatekeeper.Admitted request = Gatekeeper.admitted(context());
+                Gatekeeper gatekeeper = request.gatekeeper;
                 SocketChannel connection = request();
                 int fd = SocketFd.of(connection);
                 Posix.makeBlocking(fd);
@@ -134,7 +134,7 @@ final class ExecProgram {
                     return;
                 }
                 ChildReaper.Child child = reaper.watch(pid);
-                request.forceEnd = () -> {
+                context().onCut(() -> {
                     try { // both directions: the child holds the same socket and must see the end too
                         connection.shutdownInput();
                         connection.shutdownOutput();
@@ -142,12 +142,11 @@ final class ExecProgram {
                         // nothing left to cut
                     }
                     child.signal(Posix.SIGTERM);
-                };
+                });
                 EventLog log = gatekeeper.log();
                 log.pid(pid, request.remote.ip().orElse(request.remote.display()));
                 log.ok(pid, request.local, request.remote);
                 int status = awaitExit(child);
-                request.forceEnd = null;
                 log.end(pid, status);
             }
         };
@@ -166,9 +165,8 @@ final class ExecProgram {
         return new BaseRequestHandler<>() {
             @Override
             protected void handle() throws Exception {
-                Gatekeeper gatekeeper = ((GatedServers.Gated) server()).gatekeeper();
-                Gatekeeper.Admitted request = gatekeeper.admitted(request());
-                EventLog log = gatekeeper.log();
+                Gatekeeper.Admitted request = Gatekeeper.admitted(context());
+                EventLog log = request.gatekeeper.log();
                 ProcessBuilder builder = new ProcessBuilder(argv).redirectError(ProcessBuilder.Redirect.INHERIT);
                 builder.environment().clear();
                 builder.environment().putAll(environment(kind, request, null));
@@ -179,7 +177,7 @@ final class ExecProgram {
                     log.error("cannot run " + argv.get(0) + ": " + e.getMessage());
                     return;
                 }
-                request.forceEnd = process::destroyForcibly;
+                context().onCut(process::destroyForcibly);
                 log.pid(process.pid(), request.remote.ip().orElse(request.remote.display()));
                 log.ok(process.pid(), request.local, request.remote);
                 byte[] reply;
@@ -196,7 +194,6 @@ final class ExecProgram {
                     }
                 }
                 int exit = process.waitFor();
-                request.forceEnd = null;
                 // tcpserver logs the raw wait status; the JDK reports a signal as 128 + its number
                 log.end(process.pid(), exit > 128 ? exit - 128 : exit << 8);
                 if (reply.length > 0) {

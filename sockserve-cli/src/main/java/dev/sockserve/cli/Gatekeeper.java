@@ -1,5 +1,9 @@
 package dev.sockserve.cli;
 
+import dev.sockserve.RequestContext;
+import dev.sockserve.RequestEnd;
+import dev.sockserve.RequestGate;
+import dev.sockserve.RequestObserver;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
@@ -14,11 +18,15 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Decides, for one listener, whether a request is served ({@code verifyRequest}), and keeps what the
- * server knows about the requests it admitted until they end ({@code shutdownRequest}): the UDP loop
- * guard, {@code --rules}, the per-client limit {@code -C}, and the {@code -v} log lines.
+ * Decides, for one listener, whether a request is served (a {@link RequestGate}), and keeps what the
+ * server knows about the requests it admitted until they end (a {@link RequestObserver}): the UDP loop
+ * guard, {@code --rules}, the per-client limit {@code -C}, and the {@code -v} log lines. What it knows of
+ * an admitted request travels with the request ({@link #ADMITTED}).
  */
-final class Gatekeeper {
+final class Gatekeeper implements RequestGate, RequestObserver {
+
+    /** What the gatekeeper attached to a request it admitted. */
+    static final RequestContext.Key<Admitted> ADMITTED = new RequestContext.Key<>("sockserve-cli.admitted");
 
     /** The inetd loop guard: a datagram from one of these ports may be another service's reply. */
     static final Set<Integer> SERVICE_PORTS = Set.of(7, 9, 13, 17, 19, 37, 7007, 7009, 7013, 7017, 7019, 7037);
@@ -27,14 +35,13 @@ final class Gatekeeper {
 
     /** A request admitted and not yet ended. */
     static final class Admitted {
+        final Gatekeeper gatekeeper;
         final long serial;
         final Peer local;
         final Peer remote;
         final Map<String, String> settings;
-        /** Ends the request's work at once (its child, for exec), when the grace period ran out. */
-        volatile Runnable forceEnd;
-
-        Admitted(long serial, Peer local, Peer remote, Map<String, String> settings) {
+        Admitted(Gatekeeper gatekeeper, long serial, Peer local, Peer remote, Map<String, String> settings) {
+            this.gatekeeper = gatekeeper;
             this.serial = serial;
             this.local = local;
             this.remote = remote;
@@ -53,7 +60,7 @@ final class Gatekeeper {
     private final boolean logsEachRequest; // exec logs pid, ok and end itself, with the child's pid
     private final boolean loopGuard;
     private final String localName;
-    private final Map<Object, Admitted> admitted = new ConcurrentHashMap<>();
+    private final AtomicInteger active = new AtomicInteger();
     private final Map<String, AtomicInteger> perClientCounts = new ConcurrentHashMap<>();
 
     Gatekeeper(EventLog log, AccessRules rules, Optional<PerClientLimit> perClient, int limit, boolean logsEachRequest,
@@ -71,40 +78,46 @@ final class Gatekeeper {
         return log;
     }
 
-    /**
-     * Whether to serve a request. {@code connection} is the stream connection (to tell a client beyond
-     * its limit why it is closed), or null for a datagram.
-     */
-    boolean admit(Object request, SocketAddress client, SocketAddress localAddress, SocketChannel connection) {
+    /** The admitted request's record, as the handler sees it through its context. */
+    static Admitted admitted(RequestContext request) {
+        return request.attribute(ADMITTED).orElseThrow(() -> new IllegalStateException(request + " was not admitted"));
+    }
+
+    /** Whether to serve a request; on a refusal, the reason (already logged as a {@code deny} line). */
+    @Override
+    public Optional<String> refuse(RequestContext request) {
         long serial = SERIALS.incrementAndGet();
-        Peer local = new Peer(localAddress, localName);
+        SocketAddress client = request.clientAddress();
+        Peer local = new Peer(request.localAddress(), localName);
         Peer remote = Peer.of(client);
         if (loopGuard && client instanceof InetSocketAddress inet && SERVICE_PORTS.contains(inet.getPort())) {
-            log.deny(serial, local, remote, "loop guard: source port " + inet.getPort() + " is a service port");
-            return false;
+            return deny(serial, local, remote, "loop guard: source port " + inet.getPort() + " is a service port");
         }
         AccessRules.Decision decision = rules.decide(client instanceof InetSocketAddress inet
                 ? Optional.ofNullable(inet.getAddress()) : Optional.empty());
         if (!decision.allow()) {
-            log.deny(serial, local, remote, "rules");
-            return false;
+            return deny(serial, local, remote, "rules");
         }
         String key = remote.clientKey();
         if (perClient.isPresent()) {
             AtomicInteger count = perClientCounts.computeIfAbsent(key, k -> new AtomicInteger());
             if (count.incrementAndGet() > perClient.get().max()) {
                 releaseClient(key);
-                log.deny(serial, local, remote, "per-client limit " + perClient.get().max());
-                perClient.get().message().ifPresent(message -> tell(connection, message));
-                return false;
+                perClient.get().message().ifPresent(message -> tell(request.connection().orElse(null), message));
+                return deny(serial, local, remote, "per-client limit " + perClient.get().max());
             }
         }
-        admitted.put(request, new Admitted(serial, local, remote, decision.settings()));
-        log.status(admitted.size(), limit);
+        request.attribute(ADMITTED, new Admitted(this, serial, local, remote, decision.settings()));
+        log.status(active.incrementAndGet(), limit);
         if (logsEachRequest) {
             log.ok(serial, local, remote);
         }
-        return true;
+        return Optional.empty();
+    }
+
+    private Optional<String> deny(long serial, Peer local, Peer remote, String reason) {
+        log.deny(serial, local, remote, reason);
+        return Optional.of(reason);
     }
 
     private static void tell(SocketChannel connection, String message) {
@@ -123,15 +136,12 @@ final class Gatekeeper {
         perClientCounts.computeIfPresent(key, (k, count) -> count.decrementAndGet() <= 0 ? null : count);
     }
 
-    Admitted admitted(Object request) {
-        return admitted.get(request);
-    }
-
-    /** The request ended (called once, from {@code shutdownRequest}). */
-    void end(Object request) {
-        Admitted a = admitted.remove(request);
+    /** The request ended: frees its per-client count and logs it, once, for a request it admitted. */
+    @Override
+    public void ended(RequestContext request, RequestEnd end) {
+        Admitted a = request.attribute(ADMITTED).orElse(null);
         if (a == null) {
-            return; // a request that was never admitted
+            return; // refused: never counted
         }
         if (perClient.isPresent()) {
             releaseClient(a.remote.clientKey());
@@ -139,15 +149,6 @@ final class Gatekeeper {
         if (logsEachRequest) {
             log.end(a.serial, 0);
         }
-        log.status(admitted.size(), limit);
-    }
-
-    /** The server is closing this request under its handler: end the work it started. */
-    void forceEnd(Object request) {
-        Admitted a = admitted.get(request);
-        Runnable force = a == null ? null : a.forceEnd;
-        if (force != null) {
-            force.run();
-        }
+        log.status(active.decrementAndGet(), limit);
     }
 }

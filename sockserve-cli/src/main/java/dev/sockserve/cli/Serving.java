@@ -8,8 +8,14 @@ import dev.sockserve.Concurrency;
 import dev.sockserve.DatagramRequest;
 import dev.sockserve.ServerGroup;
 import dev.sockserve.ServerOptions;
+import dev.sockserve.TcpServer;
+import dev.sockserve.UdpServer;
+import dev.sockserve.UnixDatagramServer;
+import dev.sockserve.UnixStreamServer;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.net.UnixDomainSocketAddress;
 import java.nio.channels.SocketChannel;
 import java.util.ArrayList;
 import java.util.List;
@@ -85,8 +91,8 @@ final class Serving implements AutoCloseable {
                     stream = service.streamHandlers(options.readTimeout());
                     datagram = service.datagramHandlers();
                 }
-                servers.add(GatedServers.open(listen, stream, datagram,
-                        serverOptions.concurrency(concurrency(choice, limit)), gatekeeper));
+                servers.add(open(listen, stream, datagram, serverOptions.concurrency(concurrency(choice, limit))
+                        .gate(gatekeeper).observer(gatekeeper)));
                 kinds.add(listen.kind());
             }
             group = new ServerGroup(servers);
@@ -106,6 +112,16 @@ final class Serving implements AutoCloseable {
             case virtual -> Concurrency.virtualThreads();
         };
         return limit > 0 && choice != ServeOptions.ConcurrencyChoice.synchronous ? concurrency.limit(limit) : concurrency;
+    }
+
+    private static BaseServer<?> open(ListenAddress listen, Supplier<? extends BaseRequestHandler<SocketChannel>> stream,
+            Supplier<? extends BaseRequestHandler<DatagramRequest>> datagram, ServerOptions options) {
+        return switch (listen.kind()) {
+            case TCP -> new TcpServer((InetSocketAddress) listen.address(), stream, options);
+            case UNIX -> new UnixStreamServer((UnixDomainSocketAddress) listen.address(), stream, options);
+            case UDP -> new UdpServer((InetSocketAddress) listen.address(), datagram, options);
+            case UNIX_DGRAM -> new UnixDatagramServer((UnixDomainSocketAddress) listen.address(), datagram, options);
+        };
     }
 
     /** The addresses as bound, with their real ports: {@code tcp://127.0.0.1:7007}. */

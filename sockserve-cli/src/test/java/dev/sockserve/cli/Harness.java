@@ -87,8 +87,8 @@ final class Harness {
                 "python3", "-c", "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
                         + "os.execv(sys.argv[1], sys.argv[1:])",
                 ProcessHandle.current().info().command().orElseThrow(),
-                "--enable-native-access=ALL-UNNAMED", "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED",
-                "-cp", System.getProperty("java.class.path"), Sockserve.class.getName()));
+                "--enable-native-access=dev.sockserve", "--add-opens", "java.base/sun.nio.ch=dev.sockserve",
+                "-p", System.getProperty("jdk.module.path"), "-m", "dev.sockserve.cli/" + Sockserve.class.getName()));
         command.addAll(args);
         return new ProcessBuilder(command);
     }

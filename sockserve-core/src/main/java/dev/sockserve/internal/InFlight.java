@@ -2,7 +2,8 @@ package dev.sockserve.internal;
 
 import java.time.Duration;
 import java.util.List;
-import java.util.Set;
+import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Semaphore;
 
@@ -13,9 +14,9 @@ import java.util.concurrent.Semaphore;
  * backlog holds the wait), turned into a tracked request once accepted, and given back when the
  * request ends. Finished requests are forgotten at once: nothing grows with the number served.
  */
-public final class InFlight<R> {
+public final class InFlight<R, C> {
 
-    private final Set<R> active = ConcurrentHashMap.newKeySet();
+    private final Map<R, C> active = new ConcurrentHashMap<>();
     private final Semaphore slots; // null: unbounded
     private volatile boolean starved;
     private volatile boolean closing;
@@ -45,13 +46,19 @@ public final class InFlight<R> {
         free();
     }
 
-    public void started(R request) {
-        active.add(request);
+    /** Tracks an accepted request with what travels with it. */
+    public void started(R request, C context) {
+        active.put(request, context);
+    }
+
+    /** What travels with a request in flight. */
+    public Optional<C> context(R request) {
+        return Optional.ofNullable(active.get(request));
     }
 
     /** Ends a request; true the first time only. */
     public boolean finished(R request) {
-        if (!active.remove(request)) {
+        if (active.remove(request) == null) {
             return false;
         }
         free();
@@ -81,8 +88,8 @@ public final class InFlight<R> {
         return active.size();
     }
 
-    public List<R> snapshot() {
-        return List.copyOf(active);
+    public List<C> snapshot() {
+        return List.copyOf(active.values());
     }
 
     /** Waits until no request is in flight, at most {@code grace}; true if none is left. */

@@ -44,9 +44,13 @@ public final class ServeLoop implements AutoCloseable {
         void serviceActions();
     }
 
+    /** How {@link #runOnce} ended. */
+    public enum Once { SERVED, TIMED_OUT, STOPPED }
+
     private final Selector selector;
     private final List<SelectionKey> keys = new ArrayList<>();
     private volatile boolean stopRequested;
+    private volatile boolean serving; // the runner is inside an endpoint's serveReady (maybe a handler)
     private Thread runner; // guarded by this
 
     public ServeLoop() {
@@ -75,30 +79,31 @@ public final class ServeLoop implements AutoCloseable {
         }
     }
 
-    /**
-     * Waits at most {@code timeout} (null: for ever) for one request and serves it. False when the time
-     * ran out or a stop was requested.
-     */
-    public boolean runOnce(Duration timeout) {
+    /** Waits at most {@code timeout} (null: for ever) for one request and serves it. */
+    public Once runOnce(Duration timeout) {
         enter();
         try {
             long deadline = timeout == null ? Long.MAX_VALUE : System.nanoTime() + timeout.toNanos();
             while (!stopRequested) {
                 long left = timeout == null ? Long.MAX_VALUE : deadline - System.nanoTime();
                 if (left <= 0) {
-                    return false;
+                    return Once.TIMED_OUT;
                 }
                 if (turn(left, true)) {
-                    return true;
+                    return Once.SERVED;
                 }
             }
-            return false;
+            return Once.STOPPED;
         } finally {
             leave();
         }
     }
 
     private boolean turn(long waitNanos, boolean once) {
+        if (!selector.isOpen()) {
+            stopRequested = true; // closed under a handler by serverClose(): nothing more to serve
+            return false;
+        }
         for (SelectionKey key : keys) {
             Endpoint endpoint = (Endpoint) key.attachment();
             long paused = endpoint.pausedForNanos();
@@ -115,6 +120,9 @@ public final class ServeLoop implements AutoCloseable {
         try {
             long millis = Math.max(1, Math.min(waitNanos / 1_000_000, Integer.MAX_VALUE));
             ready = waitNanos == Long.MAX_VALUE ? selector.select() : selector.select(millis);
+        } catch (ClosedSelectorException e) {
+            stopRequested = true;
+            return false;
         } catch (IOException e) {
             throw new UncheckedIOException("select failed: " + e.getMessage(), e);
         }
@@ -125,7 +133,12 @@ public final class ServeLoop implements AutoCloseable {
                 SelectionKey key = it.next();
                 it.remove();
                 if (!stopRequested && key.isValid()) {
-                    ((Endpoint) key.attachment()).serveReady(once);
+                    serving = true;
+                    try {
+                        ((Endpoint) key.attachment()).serveReady(once);
+                    } finally {
+                        serving = false;
+                    }
                     served = true;
                 }
             }
@@ -180,6 +193,19 @@ public final class ServeLoop implements AutoCloseable {
                 Thread.currentThread().interrupt();
             }
         }
+    }
+
+    /**
+     * Whether the loop's thread is busy serving a request itself (a synchronous handler) rather than
+     * waiting; then {@link #stopAndWait()} would wait for that handler.
+     */
+    public boolean busyServing() {
+        return serving;
+    }
+
+    /** Whether {@code thread} is the one running this loop. */
+    public synchronized boolean runsOn(Thread thread) {
+        return runner == thread;
     }
 
     public boolean stopRequested() {

@@ -1,0 +1,12 @@
+/**
+ * The sockserve command. It reaches the core's internal child-process and descriptor layer through a
+ * qualified export, which no other module gets.
+ */
+module dev.sockserve.cli {
+    requires dev.sockserve;
+    requires info.picocli;
+    requires java.logging; // the core logs through System.Logger; EventLog routes those records to the command log
+    requires jdk.unsupported; // sun.misc.Signal, for SIGHUP and a second SIGTERM (see ShutdownSignals)
+
+    opens dev.sockserve.cli to info.picocli;
+}

@@ -246,6 +246,7 @@ public final class Driver {
                 Thread.sleep(1000); // idle: what it holds once its start-up work is over
                 figures.put("first_echo_ms", String.format(Locale.ROOT, "%.1f", firstEcho / 1e6));
                 figures.put("rss_kib", Long.toString(treeStatus(process, "VmRSS")));
+                figures.put("rss_anon_kib", Long.toString(treeStatus(process, "RssAnon"))); // without the mapped files (libjvm, CDS/AOT)
                 figures.put("threads", Long.toString(treeStatus(process, "Threads")));
             } else {
                 String command = String.join(" ", "run", scenario.generatorScenario, Integer.toString(port),

@@ -281,8 +281,8 @@ final class Report {
         md.append("| scenario | figure | sockserve x io_uring | io_uring x epoll |\n|---|---|---|---|\n");
         for (Driver.Scenario s : scenarios) {
             if (s.group() == Driver.Group.EXEC || s.startup() || s.generator().equals("java")) continue;
-            String m = metric(s.name());
-            md.append(String.format(Locale.ROOT, "| %s | %s | %s | %s |%n", s.name(), unit(s.name()),
+            String m = s.name().equals("paced") ? "server_us_per_op" : metric(s.name());
+            md.append(String.format(Locale.ROOT, "| %s | %s | %s | %s |%n", s.name(), s.name().equals("paced") ? "server CPU/op" : unit(s.name()),
                     ratioCell(ratio(s.name(), PRODUCT, URING, m), higherIsBetter(m), false),
                     num(ratio(s.name(), URING, BAR, m), "%.2f")));
         }
@@ -336,13 +336,15 @@ final class Report {
             }
         } else if (s.startup()) {
             md.append("From the process's start to the first echo the driver got back (a fresh connection each try), then, after "
-                    + "one idle second, the resident memory and threads of the server's process tree.\n\n");
-            md.append("| server | ms to first echo | x ").append(b).append(" | idle RSS MiB | threads |\n|---|---|---|---|---|\n");
+                    + "one idle second, the resident memory and threads of the server's process tree (\"anonymous\": RssAnon, "
+                    + "without the mapped files such as libjvm.so and the CDS or AOT archive, which JVMs share).\n\n");
+            md.append("| server | ms to first echo | x ").append(b).append(" | idle RSS MiB | of which anonymous MiB | threads |\n|---|---|---|---|---|---|\n");
             for (String server : servers) {
                 if (!Driver.runs(server, s)) continue;
-                md.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s |%n", server, num(median(s.name(), server, "first_echo_ms"), "%.0f"),
+                md.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %s |%n", server, num(median(s.name(), server, "first_echo_ms"), "%.0f"),
                         ratioCell(ratio(s, server, "first_echo_ms"), false, false),
                         num(median(s.name(), server, "rss_kib").stream().map(v -> v / 1024).findFirst(), "%.1f"),
+                        num(median(s.name(), server, "rss_anon_kib").stream().map(v -> v / 1024).findFirst(), "%.1f"),
                         num(median(s.name(), server, "threads"), "%.0f")));
             }
         } else {

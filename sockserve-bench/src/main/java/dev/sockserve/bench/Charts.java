@@ -99,7 +99,7 @@ final class Charts {
         var data = new DefaultCategoryDataset();
         for (String server : report.servers) {
             report.median("idle", server, "kib_per_conn").ifPresent(v -> data.addValue(v, "10,000 connections", server));
-            report.median("idle-max", server, "kib_per_conn").ifPresent(v -> data.addValue(v, Driver.IDLE_MAX + " connections", server));
+            report.median("idle-max", server, "kib_per_conn").ifPresent(v -> data.addValue(v, String.format(java.util.Locale.ROOT, "%,d connections", Driver.IDLE_MAX), server));
         }
         var plot = new CategoryPlot(data, new CategoryAxis("server"), new NumberAxis("KiB of RSS per connection"), bars());
         plot.getDomainAxis().setCategoryLabelPositions(CategoryLabelPositions.UP_45);

@@ -251,11 +251,11 @@ final class Report {
         for (String name : List.of("idle", "idle-max")) {
             Driver.Scenario s = scenario(name);
             if (s == null) continue;
-            target(md, name + " (" + s.connections() + " connections): KiB/conn x epoll", ratio(s, PRODUCT, "kib_per_conn"), false, 1.0, "");
+            target(md, String.format(Locale.ROOT, "%s (%,d connections): KiB/conn x epoll", name, s.connections()), ratio(s, PRODUCT, "kib_per_conn"), false, 1.0, "");
         }
         if (scenario("idle-max") != null && Driver.IDLE_MAX < 100_000) {
             md.append("| idle at 100,000 connections | <= 1.00 | | not measured: the descriptor limit here allows ")
-                    .append(Driver.IDLE_MAX + 500).append(" per process |\n");
+                    .append(String.format(Locale.ROOT, "%,d", Driver.IDLE_MAX + 500)).append(" per process |\n");
         }
         Driver.Scenario paced = scenario("paced");
         if (paced != null) {

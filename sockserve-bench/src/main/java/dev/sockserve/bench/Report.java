@@ -218,6 +218,7 @@ final class Report {
                 + "enters the latency figures with its age.\n\n");
         targets(md);
         summary(md);
+        generators(md);
         for (Driver.Scenario s : scenarios) scenarioTable(md, s);
         md.append("## Charts\n\n");
         for (String chart : Charts.FILES) md.append("![").append(chart).append("](").append(chart).append(")\n\n");
@@ -314,6 +315,23 @@ final class Report {
                 }
                 md.append('\n');
             }
+        }
+        md.append('\n');
+    }
+
+    /** The cross-check: pingpong-64 from the native generator and from the Java one, server by server. */
+    void generators(StringBuilder md) {
+        if (scenario("pingpong-64") == null || scenario("pingpong-64-java") == null) return;
+        md.append("## The two generators (pingpong-64)\n\n");
+        md.append("| server | rt/s, C | rt/s, Java | generator us/op, C | generator us/op, Java | generator CPU, C | generator CPU, Java "
+                + "| server us/op, C | server us/op, Java |\n|---|---|---|---|---|---|---|---|---|\n");
+        for (String server : servers) {
+            if (!Driver.runs(server, scenario("pingpong-64"))) continue;
+            md.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |%n", server,
+                    num(median("pingpong-64", server, "ops_per_s"), "%,.0f"), num(median("pingpong-64-java", server, "ops_per_s"), "%,.0f"),
+                    num(median("pingpong-64", server, "gen_us_per_op"), "%.1f"), num(median("pingpong-64-java", server, "gen_us_per_op"), "%.1f"),
+                    num(median("pingpong-64", server, "gen_cpu"), "%.2f"), num(median("pingpong-64-java", server, "gen_cpu"), "%.2f"),
+                    num(median("pingpong-64", server, "server_us_per_op"), "%.1f"), num(median("pingpong-64-java", server, "server_us_per_op"), "%.1f")));
         }
         md.append('\n');
     }

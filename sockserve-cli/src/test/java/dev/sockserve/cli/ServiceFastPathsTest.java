@@ -1,5 +1,6 @@
 package dev.sockserve.cli;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -211,5 +212,15 @@ class ServiceFastPathsTest {
         List<String> names = threadNames(server.pid());
         assertTrue(names.stream().noneMatch(n -> n.startsWith("ForkJoinPool") || n.startsWith("VirtualThread")),
                 names.toString());
+    }
+
+    @Test
+    void udpEchoWithAConcurrencyChosenStillAnswers() throws Exception {
+        for (String[] choice : List.of(new String[] {"--concurrency", "virtual"}, new String[] {"-c", "4"})) {
+            try (var server = Harness.start("echo", "--listen", "udp://127.0.0.1:0", choice[0], choice[1])) {
+                assertArrayEquals(new byte[] {'h', 'i'}, Harness.python("udp", Harness.targetOf(server.address(0)),
+                        new byte[] {'h', 'i'}, "shut", 2000), String.join(" ", choice));
+            }
+        }
     }
 }

@@ -177,6 +177,7 @@ public final class Driver {
     void run() throws Exception {
         Files.createDirectories(out.resolve("logs"));
         Instant started = Instant.now();
+        String loadBefore = loadAverage();
         int steps = rounds * scenarios.stream().mapToInt(s -> serversOf(s).size()).sum(), step = 0;
         System.out.printf("bench: %d rounds x %d scenarios x up to %d servers = %d steps; warm-up %d ms, measure %d ms; %s%n",
                 rounds, scenarios.size(), servers.size(), steps, warmupMs, measureMs,
@@ -212,7 +213,8 @@ public final class Driver {
         } finally {
             generators.values().forEach(Generator::close);
         }
-        var report = new Report(rows, scenarios, servers, pin, warmupMs, measureMs, Duration.between(started, Instant.now()));
+        var report = new Report(rows, scenarios, servers, pin, warmupMs, measureMs, Duration.between(started, Instant.now()),
+                "load average " + loadBefore + " at the start, " + loadAverage() + " at the end");
         report.write(out);
         System.out.println("bench: wrote " + out.resolve("results.md") + ", results.csv and charts in "
                 + clock(Duration.between(started, Instant.now())));
@@ -226,6 +228,16 @@ public final class Driver {
         if (scenario.group == Group.EXEC) return EXEC_KINDS.contains(server);
         if (EXEC_KINDS.contains(server)) return false;
         return scenario.udp || !UDP_ONLY_KINDS.contains(server);
+    }
+
+    /** The machine's 1, 5 and 15 minute load averages: how busy the other sessions kept it. */
+    static String loadAverage() {
+        try {
+            String[] f = Files.readString(Path.of("/proc/loadavg")).trim().split(" ");
+            return f[0] + " / " + f[1] + " / " + f[2];
+        } catch (IOException | RuntimeException e) {
+            return "unknown";
+        }
     }
 
     static String clock(Duration d) {

@@ -35,9 +35,11 @@ final class Report {
     final boolean pinned;
     final long warmupMs, measureMs;
     final Duration took;
+    final String load;
 
     Report(List<Driver.Row> rows, List<Driver.Scenario> scenarios, List<String> servers, boolean pinned,
-           long warmupMs, long measureMs, Duration took) {
+           long warmupMs, long measureMs, Duration took, String load) {
+        this.load = load;
         this.pinned = pinned;
         this.rows = rows;
         this.scenarios = scenarios;
@@ -198,11 +200,11 @@ final class Report {
         var md = new StringBuilder();
         md.append("# sockserve benchmark results\n\n");
         md.append(String.format(Locale.ROOT, "Run of %s, %d round%s, warm-up %d ms and measure %d ms per step, took %d:%02d. "
-                        + "Machine: %d cores, %s %s, Java %s, %s.%n%n",
+                        + "Machine: %d cores, %s %s, Java %s, %s, %s.%n%n",
                 ZonedDateTime.now().format(DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm z")), rounds, rounds == 1 ? "" : "s",
                 warmupMs, measureMs, took.toMinutes(), took.toSecondsPart(), Runtime.getRuntime().availableProcessors(),
                 System.getProperty("os.name"), System.getProperty("os.version"), System.getProperty("java.version"),
-                pinned ? "generator pinned to the last CPU, every server to the others (taskset)" : "processes not pinned to CPUs"));
+                pinned ? "generator pinned to the last CPU, every server to the others (taskset)" : "processes not pinned to CPUs", load));
         md.append("`sockserve` is the shipped command as a user starts it (`./sockserve echo --listen tcp://127.0.0.1:PORT`, "
                 + "its defaults); `sockserve-lib` is the library with the bench's own echo handler (a library row); "
                 + "`sockserve-exec` is `./sockserve exec --listen ... -- cat` against `tcpserver -H -R -l0 ... cat`; "

@@ -5,6 +5,7 @@ import dev.sockserve.internal.Deadlines;
 import dev.sockserve.internal.Durations;
 import dev.sockserve.internal.Errors;
 import dev.sockserve.internal.InFlight;
+import dev.sockserve.internal.LogLimiter;
 import dev.sockserve.internal.ServeLoop;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -40,6 +41,8 @@ final class RequestCycle<R> {
     private final List<RequestObserver> observers;
     private final AtomicLong acceptFailures = new AtomicLong();
     private final AtomicLong refused = new AtomicLong();
+    // a flood of refused connections (port scans, a misconfigured proxy) logs a line a second, with a count
+    private final LogLimiter refusals = new LogLimiter(BaseServer.LOG, Duration.ofSeconds(1));
     private volatile Dispatch<R> dispatch;
     private volatile long acceptPausedUntil;
     private RequestContext accepting; // the request the serving thread is handing to processRequest
@@ -48,7 +51,9 @@ final class RequestCycle<R> {
         this.server = server;
         this.options = options;
         this.inFlight = new InFlight<>(limit);
-        List<ConnectionStep> all = new java.util.ArrayList<>(options.steps());
+        List<ConnectionStep> all = new java.util.ArrayList<>();
+        options.proxyProtocol().ifPresent(proxy -> all.add(proxy.step())); // the first bytes on the wire
+        all.addAll(options.steps());
         options.tls().ifPresent(tls -> all.add(tls.step())); // after any PROXY header, which comes in plain text
         this.steps = List.copyOf(all);
         this.gates = options.gates();
@@ -174,7 +179,10 @@ final class RequestCycle<R> {
         for (ConnectionStep step : steps) {
             Optional<Refusal> refusal = runStep(step, request);
             if (refusal.isPresent()) {
-                BaseServer.LOG.log(refusal.get().level(), "refused " + request + ": " + refusal.get().reason());
+                Refusal r = refusal.get();
+                if (BaseServer.LOG.isLoggable(r.level())) {
+                    refusals.log(r.level(), () -> "refused " + request + ": " + r.reason());
+                }
                 return refuse(request, refusal.get().reason());
             }
         }
@@ -223,14 +231,14 @@ final class RequestCycle<R> {
         try {
             step.apply(request);
         } catch (RequestRefusedException e) {
-            failure = new Refusal(step.name() + ": " + e.getMessage(), e.level());
+            failure = new Refusal(step.name() + ": " + e.getMessage(), e.level().orElse(step.refusalLevel()));
         } catch (IOException | RuntimeException e) {
-            failure = new Refusal(step.name() + " failed: " + e, Level.INFO);
+            failure = new Refusal(step.name() + " failed: " + e, step.refusalLevel());
         }
         deadline.cancel(false);
         if (overran.get()) {
             return Optional.of(new Refusal(step.name() + " did not finish within " + Durations.format(step.deadline()),
-                    Level.INFO));
+                    step.refusalLevel()));
         }
         return Optional.ofNullable(failure);
     }

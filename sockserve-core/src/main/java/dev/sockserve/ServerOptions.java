@@ -38,11 +38,13 @@ public final class ServerOptions {
     private Duration closeGracePeriod = Duration.ofSeconds(10);
     private Duration writeTimeout = Duration.ofSeconds(60);
     private boolean sendEmptyReplies = false;
+    // 50 us: longer than a loopback or LAN round trip plus a small handler, far below a scheduling quantum
     private Duration readSpin = Duration.ofNanos(50_000);
     private List<ConnectionStep> steps = List.of();
     private List<RequestGate> gates = List.of();
     private List<RequestObserver> observers = List.of();
     private Tls tls;
+    private ProxyProtocol proxyProtocol;
 
     private ServerOptions() {
     }
@@ -64,6 +66,7 @@ public final class ServerOptions {
         c.gates = gates;
         c.observers = observers;
         c.tls = tls;
+        c.proxyProtocol = proxyProtocol;
         return c;
     }
 
@@ -197,9 +200,10 @@ public final class ServerOptions {
     }
 
     /**
-     * How long one write on a stream connection may make no progress before the connection is closed and
-     * the write fails with a {@link java.net.SocketTimeoutException}; Java sockets time out reads only. A
-     * peer that reads slowly but steadily is never cut. Default 60 seconds; checked about once a second.
+     * How long one write on a stream connection may make no progress before the connection is reset (so
+     * the kernel drops what the peer never took) and the write fails with a
+     * {@link java.net.SocketTimeoutException}; Java sockets time out reads only. A peer that reads slowly
+     * but steadily is never cut. Default 60 seconds; enforced at the deadline by one watchdog thread.
      */
     public Optional<Duration> writeTimeout() {
         return Optional.ofNullable(writeTimeout);
@@ -265,6 +269,18 @@ public final class ServerOptions {
     public ServerOptions step(ConnectionStep step) {
         ServerOptions c = copy();
         c.steps = append(steps, Objects.requireNonNull(step, "step"));
+        return c;
+    }
+
+    /** Whether every connection starts with a PROXY protocol header; see {@link ProxyProtocol}. Default: no. */
+    public Optional<ProxyProtocol> proxyProtocol() {
+        return Optional.ofNullable(proxyProtocol);
+    }
+
+    /** These options expecting a PROXY protocol header: it is read as the first connection step. Stream servers only. */
+    public ServerOptions proxyProtocol(ProxyProtocol value) {
+        ServerOptions c = copy();
+        c.proxyProtocol = Objects.requireNonNull(value, "proxyProtocol");
         return c;
     }
 

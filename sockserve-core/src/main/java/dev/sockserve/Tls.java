@@ -258,12 +258,17 @@ public final class Tls {
 
     /** The handshake, as the step that runs it. */
     ConnectionStep step() {
-        return ConnectionStep.of("tls", handshakeTimeout, this::handshake);
+        // failed handshakes are routine on any open port (scanners, old clients): DEBUG
+        return ConnectionStep.of("tls", handshakeTimeout, System.Logger.Level.DEBUG, this::handshake);
     }
 
     private void handshake(RequestContext request) throws IOException {
         var connection = request.connection().orElseThrow();
         connection.configureBlocking(true);
+        if (request.peerAddress() instanceof InetSocketAddress) {
+            // TLS writes whole records: Nagle would only hold a record's tail back for the peer's delayed ACK
+            connection.setOption(java.net.StandardSocketOptions.TCP_NODELAY, true);
+        }
         SSLEngine engine = request.peerAddress() instanceof InetSocketAddress peer
                 ? context.createSSLEngine(peer.getHostString(), peer.getPort()) : context.createSSLEngine();
         engine.setUseClientMode(false);
@@ -281,7 +286,7 @@ public final class Tls {
         try {
             channel.handshake();
         } catch (SSLException e) {
-            throw new RequestRefusedException("handshake failed: " + e.getMessage(), System.Logger.Level.DEBUG);
+            throw new RequestRefusedException("handshake failed: " + e.getMessage());
         }
         SSLSession session = engine.getSession();
         String protocol = engine.getApplicationProtocol();

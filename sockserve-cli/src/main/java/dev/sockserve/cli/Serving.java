@@ -9,6 +9,7 @@ import dev.sockserve.DatagramRequest;
 import dev.sockserve.ServerGroup;
 import dev.sockserve.ServerOptions;
 import dev.sockserve.TcpServer;
+import dev.sockserve.Tls;
 import dev.sockserve.UdpServer;
 import dev.sockserve.UnixDatagramServer;
 import dev.sockserve.UnixStreamServer;
@@ -16,6 +17,12 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.net.UnixDomainSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.nio.channels.SocketChannel;
 import java.util.ArrayList;
 import java.util.List;
@@ -33,8 +40,12 @@ import java.util.function.Supplier;
 final class Serving implements AutoCloseable {
 
     /** What to serve: a built-in service, or a program. */
-    sealed interface What permits What.BuiltIn, What.Exec {
+    sealed interface What permits What.BuiltIn, What.Exec, What.Relay {
         record BuiltIn(Service service) implements What {
+        }
+
+        /** {@code forward}: each connection relayed to an upstream. */
+        record Relay(Forward forward) implements What {
         }
 
         record Exec(List<String> argv, String localName) implements What {
@@ -45,27 +56,29 @@ final class Serving implements AutoCloseable {
     private final List<ListenAddress.Kind> kinds = new ArrayList<>();
     private final ServerGroup group;
     private final ChildReaper reaper; // exec only
+    private final AccessRules rules;
+    private final Optional<Tls> tls;
+    private final EventLog log;
+    private final Map<Path, Object> socketFiles = new LinkedHashMap<>(); // path -> device and inode, as created
     private final CountDownLatch stopped = new CountDownLatch(1);
     private final AtomicBoolean served = new AtomicBoolean();
     private volatile boolean stopRequested;
 
-    /** Binds every listener; on a failure closes those already bound and throws. */
+    /**
+     * Binds every listener; on a failure closes those already bound (removing their socket files) and
+     * throws. The options were checked by {@link ServeOptions#serverOptions}.
+     */
     Serving(What what, List<ListenAddress> listeners, ServeOptions options, AccessRules rules, EventLog log) {
         boolean exec = what instanceof What.Exec;
-        int limit = options.limit != null ? options.limit : exec ? 40 : 0;
-        ServeOptions.ConcurrencyChoice streams = options.concurrency != null ? options.concurrency
-                : ServeOptions.ConcurrencyChoice.virtual;
+        this.rules = rules;
+        this.log = log;
+        this.tls = options.tls();
+        options.checkListeners(listeners);
+        ServerOptions serverOptions = options.serverOptions(exec);
+        int limit = options.limit != null ? options.limit : exec ? ServeOptions.EXEC_LIMIT : 0;
         // a service answers a datagram at once: on the serving thread, not on a thread of its own, unless
         // the user chose a mode or a limit (exec's datagrams run a program each: they keep threads)
-        ServeOptions.ConcurrencyChoice datagrams = exec || options.concurrency != null || options.limit != null ? streams
-                : ServeOptions.ConcurrencyChoice.synchronous;
-        ServerOptions serverOptions = ServerOptions.defaults()
-                .allowReuseAddress(true) // a restarted server must not wait out TIME_WAIT
-                .requestQueueSize(options.backlog)
-                .maxPacketSize(options.maxPacketSize)
-                .closeGracePeriod(options.grace)
-                .writeTimeout(options.writeTimeout)
-                .readSpin(options.readSpin);
+        boolean datagramsOnServingThread = what instanceof What.BuiltIn && options.concurrency == null && options.limit == null;
         ChildReaper childReaper = null;
         try {
             if (exec) {
@@ -74,10 +87,10 @@ final class Serving implements AutoCloseable {
             this.reaper = childReaper;
             for (ListenAddress listen : listeners) {
                 String localName = what instanceof What.Exec e ? e.localName() : "";
-                boolean isDatagram = listen.kind() == ListenAddress.Kind.UDP || listen.kind() == ListenAddress.Kind.UNIX_DGRAM;
-                ServeOptions.ConcurrencyChoice choice = isDatagram ? datagrams : streams;
+                boolean synchronous = options.concurrency == ServeOptions.ConcurrencyChoice.synchronous
+                        || datagramsOnServingThread && !listen.kind().stream();
                 Gatekeeper gatekeeper = new Gatekeeper(log, rules, Optional.ofNullable(options.perClient),
-                        choice == ServeOptions.ConcurrencyChoice.synchronous ? 1 : limit, !exec,
+                        synchronous ? 1 : limit, !exec,
                         !exec && listen.kind() == ListenAddress.Kind.UDP, localName);
                 Supplier<? extends BaseRequestHandler<SocketChannel>> stream;
                 Supplier<? extends BaseRequestHandler<DatagramRequest>> datagram;
@@ -86,42 +99,122 @@ final class Serving implements AutoCloseable {
                             options.maxPacketSize);
                     stream = () -> program.streamHandler(listen.kind());
                     datagram = () -> program.datagramHandler(listen.kind());
+                } else if (what instanceof What.Relay relay) {
+                    if (!listen.kind().stream()) {
+                        throw new IllegalArgumentException("forward relays connections; " + listen + " is a datagram "
+                                + "listener");
+                    }
+                    stream = relay.forward()::handler;
+                    datagram = () -> {
+                        throw new IllegalStateException("forward has no datagram handler");
+                    };
                 } else {
                     Service service = ((What.BuiltIn) what).service();
                     stream = service.streamHandlers(options.readTimeout());
                     datagram = service.datagramHandlers();
                 }
-                servers.add(open(listen, stream, datagram, serverOptions.concurrency(concurrency(choice, limit))
-                        .gate(gatekeeper).observer(gatekeeper)));
+                ServerOptions listenerOptions = serverOptions.gate(gatekeeper).observer(gatekeeper);
+                if (synchronous) {
+                    listenerOptions = listenerOptions.concurrency(Concurrency.synchronous());
+                }
+                if (listen.kind() == ListenAddress.Kind.TLS) {
+                    listenerOptions = listenerOptions.tls(options.tls().orElseThrow());
+                }
+                if (listen.kind().stream() && options.proxy().isPresent()) {
+                    listenerOptions = listenerOptions.proxyProtocol(options.proxy().get());
+                }
+                BaseServer<?> server = open(listen, stream, datagram, listenerOptions);
+                servers.add(server);
                 kinds.add(listen.kind());
+                if (server.serverAddress() instanceof UnixDomainSocketAddress unix) {
+                    socketFiles.put(unix.getPath(), fileKey(unix.getPath()));
+                }
             }
             group = new ServerGroup(servers);
         } catch (RuntimeException | Error e) {
-            closeAll();
+            closeOpened();
             throw e;
         } catch (IOException e) {
-            closeAll();
+            closeOpened();
             throw new UncheckedIOException(e);
         }
-    }
-
-    private static Concurrency concurrency(ServeOptions.ConcurrencyChoice choice, int limit) {
-        Concurrency concurrency = switch (choice) {
-            case synchronous -> Concurrency.synchronous();
-            case threads -> Concurrency.threads();
-            case virtual -> Concurrency.virtualThreads();
-        };
-        return limit > 0 && choice != ServeOptions.ConcurrencyChoice.synchronous ? concurrency.limit(limit) : concurrency;
     }
 
     private static BaseServer<?> open(ListenAddress listen, Supplier<? extends BaseRequestHandler<SocketChannel>> stream,
             Supplier<? extends BaseRequestHandler<DatagramRequest>> datagram, ServerOptions options) {
         return switch (listen.kind()) {
-            case TCP -> new TcpServer((InetSocketAddress) listen.address(), stream, options);
+            case TCP, TLS -> new TcpServer((InetSocketAddress) listen.address(), stream, options);
             case UNIX -> new UnixStreamServer((UnixDomainSocketAddress) listen.address(), stream, options);
             case UDP -> new UdpServer((InetSocketAddress) listen.address(), datagram, options);
             case UNIX_DGRAM -> new UnixDatagramServer((UnixDomainSocketAddress) listen.address(), datagram, options);
         };
+    }
+
+    private static Object fileKey(Path path) {
+        try {
+            return Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).fileKey();
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    /** A start-up that failed part-way: every listener opened so far closes and removes its socket file. */
+    private void closeOpened() {
+        for (BaseServer<?> server : servers) {
+            try {
+                server.serverClose();
+            } catch (RuntimeException e) {
+                log.warning("closing " + server.serverAddress() + " after a failed start: " + e.getMessage());
+            }
+        }
+        removeSocketFiles();
+        if (reaper != null) {
+            reaper.close();
+        }
+    }
+
+    /**
+     * Removes the Unix socket files this command created and that are still the same files (same device
+     * and inode): the path of the second signal, which cannot wait for the servers to close.
+     */
+    void removeSocketFiles() {
+        socketFiles.forEach((path, key) -> {
+            if (key != null && key.equals(fileKey(path))) {
+                try {
+                    Files.deleteIfExists(path);
+                } catch (IOException e) {
+                    log.warning("cannot remove " + path + ": " + Formats.reason(e));
+                }
+            }
+        });
+    }
+
+    /**
+     * SIGHUP: reads the rules file and the TLS certificate, key and CA files again; a file that fails to
+     * load leaves what was loaded before (one line names the file and the reason). Open connections keep
+     * what they started with.
+     */
+    void reload() {
+        if (rules.file().isEmpty() && tls.isEmpty()) {
+            log.warning("SIGHUP: there is no --rules file and no TLS file to read again");
+            return;
+        }
+        rules.file().ifPresent(file -> {
+            try {
+                rules.reload();
+                log.info("SIGHUP: read the rules in " + file + " again");
+            } catch (IllegalArgumentException e) {
+                log.warning("SIGHUP: kept the rules as they were: " + e.getMessage());
+            }
+        });
+        tls.ifPresent(t -> {
+            try {
+                t.reload();
+                log.info("SIGHUP: read the TLS certificates and keys again");
+            } catch (IOException e) {
+                log.warning("SIGHUP: kept the TLS certificates and keys as they were: " + e.getMessage());
+            }
+        });
     }
 
     /** The addresses as bound, with their real ports: {@code tcp://127.0.0.1:7007}. */
@@ -172,6 +265,8 @@ final class Serving implements AutoCloseable {
         if (reaper != null) {
             reaper.close(); // children still running after the grace period: SIGTERM, then SIGKILL
         }
+        removeSocketFiles(); // the servers removed theirs; this catches one whose close failed
+        log.flushRepeats();
     }
 
     /** Stops and waits until everything has ended (gracefully, as {@link #serve()} does). */

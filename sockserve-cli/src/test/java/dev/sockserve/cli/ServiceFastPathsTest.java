@@ -21,7 +21,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 /**
  * What a user of the services sees of their fast paths: an idle echo or discard connection costs the
  * process a few KiB, not a buffer; a megabyte goes through byte for byte; bursts of datagrams to the udp
- * echo come back in the order they were sent, answered on the serving thread without a thread each.
+ * echo come back in the order they were sent, answered on the serving thread one at a time.
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 @ExtendWith(NoLeaks.class)
@@ -184,34 +184,30 @@ class ServiceFastPathsTest {
             print(got, late)
             """;
 
-    /** The names of the process's threads, as ps -L shows them (the kernel keeps 15 characters). */
-    private static List<String> threadNames(long pid) throws IOException {
-        List<String> names = new ArrayList<>();
-        try (var tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
-            for (Path task : tasks.toList()) {
-                try {
-                    names.add(Files.readString(task.resolve("comm")).strip());
-                } catch (IOException ended) {
-                    // the thread ended meanwhile
-                }
-            }
-        }
-        return names;
-    }
-
     @Test
-    void udpEchoAnswersBurstsInOrderWithoutAThreadPerDatagram() throws Exception {
+    void udpEchoAnswersBurstsInOrder() throws Exception {
         int port = Harness.freePort();
         server = Harness.childJvm(List.of("echo", "--listen", "udp://127.0.0.1:" + port))
                 .redirectError(ProcessBuilder.Redirect.INHERIT).start();
         String[] counts = Harness.run(List.of("python3", "-c", BURSTS, "127.0.0.1:" + port), 90).strip().split(" ");
         assertEquals("0", counts[1], "replies out of order (of " + counts[0] + ")");
         assertTrue(Integer.parseInt(counts[0]) >= 1900, counts[0] + " replies to 2000 datagrams"); // a busy machine may drop a few
-        // a virtual thread per datagram would have started the JDK's carrier ("ForkJoinPool-1-worker-1") and
-        // its unparker ("VirtualThread-unparker")
-        List<String> names = threadNames(server.pid());
-        assertTrue(names.stream().noneMatch(n -> n.startsWith("ForkJoinPool") || n.startsWith("VirtualThread")),
-                names.toString());
+    }
+
+    /** -v's status line for a datagram: "1/1" when answered on the serving thread, one at a time. */
+    @Test
+    void udpEchoServesOneDatagramAtATimeUnlessAskedOtherwise() throws Exception {
+        for (List<String> extra : List.of(List.<String>of(), List.of("--concurrency", "virtual"))) {
+            List<String> args = new ArrayList<>(List.of("echo", "--listen", "udp://127.0.0.1:0", "-v"));
+            args.addAll(extra);
+            try (var server = Harness.start(args.toArray(String[]::new))) {
+                assertArrayEquals(new byte[] {'h', 'i'}, Harness.python("udp", Harness.targetOf(server.address(0)),
+                        new byte[] {'h', 'i'}, "shut", 2000));
+                String log = server.log.toString(java.nio.charset.StandardCharsets.UTF_8);
+                String expected = extra.isEmpty() ? "status: 1/1" : "status: 1/unlimited";
+                assertTrue(log.contains(expected), extra + ": " + log);
+            }
+        }
     }
 
     @Test

@@ -162,6 +162,16 @@ public abstract class BaseServer<R> implements AutoCloseable {
         return cycle.refused();
     }
 
+    /** What this server has done: accepted, refused, failed, bytes; JMX shows it with {@link ServerOptions#registerMBean}. */
+    public ServerMetrics metrics() {
+        return cycle.metrics();
+    }
+
+    /** How many times {@link ServerOptions#acceptRate()} stopped accepting until a token was free. */
+    public long acceptRatePauses() {
+        return cycle.ratePauses();
+    }
+
     /** The address the constructor was given. */
     protected SocketAddress requestedAddress() {
         return requestedAddress;
@@ -194,6 +204,9 @@ public abstract class BaseServer<R> implements AutoCloseable {
             serverBind();
             serverActivate();
             cycle.dispatch(Dispatch.of(concurrency, this));
+            if (options.registerMBean()) {
+                mbean = MBeans.register(metrics());
+            }
         } catch (IOException e) {
             closeAfterFailure(e);
             throw new UncheckedIOException("cannot listen on " + transportName() + " " + describe(requestedAddress)
@@ -372,12 +385,31 @@ public abstract class BaseServer<R> implements AutoCloseable {
      *     when some were cut
      */
     public CloseOutcome serverClose() {
-        return lifecycle.close(options);
+        try {
+            return lifecycle.close(options);
+        } finally {
+            if (mbean != null) {
+                MBeans.unregister(mbean);
+                mbean = null;
+            }
+        }
     }
+
+    private volatile Object mbean; // the JMX name registered for this server, if any
 
     /** Closes the listening socket at once, leaving the requests in flight: the first step of a close. */
     final void stopAccepting() {
         lifecycle.stopAccepting();
+    }
+
+    /**
+     * The first step of a drain ({@link ServerGroup#drain()}): new clients stop reaching this server at
+     * once, while those the kernel already queued stay queued to be taken. TCP and UDP attach a socket
+     * filter, a Unix stream server removes its socket file; the others cannot, and their close refuses
+     * newcomers as before. Safe from any thread; returns whether arrivals stopped.
+     */
+    boolean stopArrivals() {
+        return false;
     }
 
     /** Whether {@link #serverClose()} has run. */

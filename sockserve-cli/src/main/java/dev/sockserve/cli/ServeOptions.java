@@ -18,6 +18,7 @@ import picocli.CommandLine.Model.ArgSpec;
 import picocli.CommandLine.Model.OptionSpec;
 import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.TypeConversionException;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** The options every service and {@code exec} take, since they all run on the same core. */
@@ -45,7 +46,7 @@ final class ServeOptions {
     ConcurrencyChoice concurrency; // null: the default above
 
     @Option(names = "-c", paramLabel = "N",
-            description = "At most N requests at once on each listener; at the limit the server stops accepting "
+            description = "At most N requests at once on each listener, in each worker process; at the limit the server stops accepting "
                     + "and the backlog holds new clients. Default: 40 for exec, no limit for the services.")
     Integer limit;
 
@@ -129,6 +130,9 @@ final class ServeOptions {
             description = "A TLS handshake not finished by then is closed. Default: 10s.")
     Duration tlsHandshakeTimeout = Tls.DEFAULT_HANDSHAKE_TIMEOUT;
 
+    @picocli.CommandLine.Mixin
+    ScaleOptions scale = new ScaleOptions();
+
     @Option(names = "--proxy-protocol",
             description = "Stream listeners: every connection starts with a PROXY protocol header (v1 or v2), from "
                     + "--trusted-proxies only; the client's address is the one it carries. Default: off.")
@@ -142,6 +146,9 @@ final class ServeOptions {
     @Option(names = "--proxy-timeout", paramLabel = "DURATION", converter = DurationConverter.class,
             description = "A PROXY header not complete by then is closed. Default: 5s.")
     Duration proxyTimeout = ProxyProtocol.DEFAULT_TIMEOUT;
+
+    @Mixin
+    OpsOptions ops = new OpsOptions(); // issue 14's flags: rates, banner, metrics, socket activation, privileges
 
     private Optional<Tls> tls; // made once: the files are read at start-up and on SIGHUP
 
@@ -250,6 +257,7 @@ final class ServeOptions {
         if (readTimeout != null && readTimeout.isZero()) {
             throw new IllegalArgumentException("--read-timeout must be more than 0");
         }
+        scale.check();
         tls(); // the files are read here, so a bad one is refused before anything listens
         proxy();
         ServerOptions o = CORE.allowReuseAddress(true); // a restarted server must not wait out TIME_WAIT
@@ -307,8 +315,8 @@ final class ServeOptions {
         @Override
         public ListenAddress convert(String value) {
             try {
-                return ListenAddress.parse(value);
-            } catch (IllegalArgumentException e) {
+                return value.startsWith("fd:") ? SocketActivation.named(value.substring(3)) : ListenAddress.parse(value);
+            } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
                 throw new TypeConversionException(e.getMessage());
             }
         }
@@ -328,27 +336,8 @@ final class ServeOptions {
             if (max < 1) {
                 throw new TypeConversionException("'" + value + "': N must be at least 1");
             }
-            Optional<String> message = colon < 0 ? Optional.empty() : Optional.of(unescape(value.substring(colon + 1)));
+            Optional<String> message = colon < 0 ? Optional.empty() : Optional.of(OpsOptions.Escapes.unescape(value.substring(colon + 1)));
             return new Gatekeeper.PerClientLimit(max, message);
-        }
-
-        private static String unescape(String s) {
-            StringBuilder out = new StringBuilder();
-            for (int i = 0; i < s.length(); i++) {
-                char c = s.charAt(i);
-                if (c == '\\' && i + 1 < s.length()) {
-                    char e = s.charAt(++i);
-                    out.append(switch (e) {
-                        case 'n' -> '\n';
-                        case 'r' -> '\r';
-                        case 't' -> '\t';
-                        default -> e;
-                    });
-                } else {
-                    out.append(c);
-                }
-            }
-            return out.toString();
         }
     }
 

@@ -1,6 +1,6 @@
 package dev.sockserve.cli;
 
-import dev.sockserve.internal.ChildReaper;
+import dev.sockserve.internal.ChildProcesses;
 
 import dev.sockserve.BaseRequestHandler;
 import dev.sockserve.BaseServer;
@@ -24,6 +24,7 @@ import java.nio.file.attribute.BasicFileAttributes;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.nio.channels.SocketChannel;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -34,8 +35,8 @@ import java.util.function.Supplier;
 /**
  * The running command: its listeners (one core server each, all served from one thread by a
  * {@link ServerGroup}), their gatekeepers, and for {@code exec} the child reaper. {@link #serve()} runs
- * until {@link #stop()}, then closes every listener at once, lets running requests finish for the grace
- * period and ends the rest.
+ * until {@link #stop()}, which stops new clients at once; then it serves the clients already queued, closes
+ * every listener, lets running requests finish for the grace period and ends the rest.
  */
 final class Serving implements AutoCloseable {
 
@@ -48,14 +49,15 @@ final class Serving implements AutoCloseable {
         record Relay(Forward forward) implements What {
         }
 
-        record Exec(List<String> argv, String localName) implements What {
+        record Exec(List<String> argv, String localName, Duration datagramTimeout) implements What {
         }
     }
 
     private final List<BaseServer<?>> servers = new ArrayList<>();
     private final List<ListenAddress.Kind> kinds = new ArrayList<>();
     private final ServerGroup group;
-    private final ChildReaper reaper; // exec only
+    private final ChildProcesses children; // exec only
+    private final Operations ops;
     private final AccessRules rules;
     private final Optional<Tls> tls;
     private final EventLog log;
@@ -79,24 +81,28 @@ final class Serving implements AutoCloseable {
         // a service answers a datagram at once: on the serving thread, not on a thread of its own, unless
         // the user chose a mode or a limit (exec's datagrams run a program each: they keep threads)
         boolean datagramsOnServingThread = what instanceof What.BuiltIn && options.concurrency == null && options.limit == null;
-        ChildReaper childReaper = null;
+        ChildProcesses execChildren = null;
+        this.ops = new Operations(options.ops, log);
+        List<Operations.Refusals> refusals = new ArrayList<>();
         try {
             if (exec) {
-                childReaper = new ChildReaper("exec");
+                execChildren = new ChildProcesses("exec");
             }
-            this.reaper = childReaper;
+            this.children = execChildren;
             for (ListenAddress listen : listeners) {
                 String localName = what instanceof What.Exec e ? e.localName() : "";
+                java.util.concurrent.atomic.AtomicReference<String> name = new java.util.concurrent.atomic.AtomicReference<>(
+                        listen.toString()); // the address as bound once the server is open (port 0)
                 boolean synchronous = options.concurrency == ServeOptions.ConcurrencyChoice.synchronous
                         || datagramsOnServingThread && !listen.kind().stream();
-                Gatekeeper gatekeeper = new Gatekeeper(log, rules, Optional.ofNullable(options.perClient),
+                Gatekeeper gatekeeper = new Gatekeeper(log.forListener(name::get), rules, Optional.ofNullable(options.perClient),
                         synchronous ? 1 : limit, !exec,
                         !exec && listen.kind() == ListenAddress.Kind.UDP, localName);
                 Supplier<? extends BaseRequestHandler<SocketChannel>> stream;
                 Supplier<? extends BaseRequestHandler<DatagramRequest>> datagram;
                 if (what instanceof What.Exec e) {
-                    ExecProgram program = new ExecProgram(e.argv(), System.getenv(), e.localName(), childReaper,
-                            options.maxPacketSize);
+                    ExecProgram program = new ExecProgram(e.argv(), SocketActivation.withoutVariables(System.getenv()),
+                            e.localName(), execChildren, options.maxPacketSize, e.datagramTimeout());
                     stream = () -> program.streamHandler(listen.kind());
                     datagram = () -> program.datagramHandler(listen.kind());
                 } else if (what instanceof What.Relay relay) {
@@ -113,12 +119,18 @@ final class Serving implements AutoCloseable {
                     stream = service.streamHandlers(options.readTimeout());
                     datagram = service.datagramHandlers();
                 }
-                ServerOptions listenerOptions = serverOptions.gate(gatekeeper).observer(gatekeeper);
+                Operations.Refusals counts = new Operations.Refusals();
+                refusals.add(counts);
+                ServerOptions listenerOptions = ops.listener(serverOptions, listen, counts).gate(gatekeeper)
+                        .observer(gatekeeper);
                 if (synchronous) {
                     listenerOptions = listenerOptions.concurrency(Concurrency.synchronous());
                 }
                 if (listen.kind() == ListenAddress.Kind.TLS) {
                     listenerOptions = listenerOptions.tls(options.tls().orElseThrow());
+                }
+                if ((options.scale.reusePort || options.scale.isWorker()) && listen.address() instanceof InetSocketAddress) {
+                    listenerOptions = listenerOptions.allowReusePort(true); // --workers: the kernel spreads clients
                 }
                 if (listen.kind().stream() && options.proxy().isPresent()) {
                     listenerOptions = listenerOptions.proxyProtocol(options.proxy().get());
@@ -126,11 +138,14 @@ final class Serving implements AutoCloseable {
                 BaseServer<?> server = open(listen, stream, datagram, listenerOptions);
                 servers.add(server);
                 kinds.add(listen.kind());
-                if (server.serverAddress() instanceof UnixDomainSocketAddress unix) {
+                name.set(ListenAddress.describe(listen.kind(), server.serverAddress()));
+                if (server.serverAddress() instanceof UnixDomainSocketAddress unix
+                        && SocketActivation.channelFor(listen).isEmpty()) { // an inherited socket's file is not ours
                     socketFiles.put(unix.getPath(), fileKey(unix.getPath()));
                 }
             }
             group = new ServerGroup(servers);
+            ops.bound(servers, boundAddresses(), refusals);
         } catch (RuntimeException | Error e) {
             closeOpened();
             throw e;
@@ -142,6 +157,13 @@ final class Serving implements AutoCloseable {
 
     private static BaseServer<?> open(ListenAddress listen, Supplier<? extends BaseRequestHandler<SocketChannel>> stream,
             Supplier<? extends BaseRequestHandler<DatagramRequest>> datagram, ServerOptions options) {
+        java.nio.channels.Channel inherited = SocketActivation.channelFor(listen).orElse(null);
+        if (inherited instanceof java.nio.channels.ServerSocketChannel listening) {
+            return new TcpServer(listening, stream, options);
+        }
+        if (inherited instanceof java.nio.channels.DatagramChannel bound) {
+            return new UdpServer(bound, datagram, options);
+        }
         return switch (listen.kind()) {
             case TCP, TLS -> new TcpServer((InetSocketAddress) listen.address(), stream, options);
             case UNIX -> new UnixStreamServer((UnixDomainSocketAddress) listen.address(), stream, options);
@@ -168,9 +190,10 @@ final class Serving implements AutoCloseable {
             }
         }
         removeSocketFiles();
-        if (reaper != null) {
-            reaper.close();
+        if (children != null) {
+            children.close();
         }
+        ops.close();
     }
 
     /**
@@ -217,6 +240,11 @@ final class Serving implements AutoCloseable {
         });
     }
 
+    /** The operator's side: the metrics endpoint's address. */
+    Operations ops() {
+        return ops;
+    }
+
     /** The addresses as bound, with their real ports: {@code tcp://127.0.0.1:7007}. */
     List<String> boundAddresses() {
         List<String> bound = new ArrayList<>();
@@ -241,16 +269,20 @@ final class Serving implements AutoCloseable {
         }
     }
 
-    /** Stops accepting, from any thread; {@link #serve()} then lets running requests finish and returns. */
+    /**
+     * Stops accepting, from any thread: new clients stop reaching the listeners at once; {@link #serve()}
+     * then takes every client already queued, lets running requests finish and returns.
+     */
     void stop() {
         stopRequested = true;
+        group.stopArrivals();
         group.shutdown();
     }
 
-    /** The second signal: ends every child at once. */
+    /** The second signal: ends every child, with its process group, at once. */
     void killChildren() {
-        if (reaper != null) {
-            reaper.killAll();
+        if (children != null) {
+            children.killAll();
         }
     }
 
@@ -260,12 +292,13 @@ final class Serving implements AutoCloseable {
      */
     private void closeAll() {
         if (group != null) {
-            group.close();
+            group.drain(); // closing a listener would reset the clients in its queue: they are served first
         }
-        if (reaper != null) {
-            reaper.close(); // children still running after the grace period: SIGTERM, then SIGKILL
+        if (children != null) {
+            children.close(); // children still running after the grace period: SIGTERM, then SIGKILL, to each group
         }
         removeSocketFiles(); // the servers removed theirs; this catches one whose close failed
+        ops.close();
         log.flushRepeats();
     }
 

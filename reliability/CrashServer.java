@@ -64,6 +64,9 @@ public final class CrashServer {
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             tcp.shutdown();
             udp.shutdown();
+            tcp.serverClose();
+            udp.serverClose();
+            Runtime.getRuntime().halt(0);     // a clean stop on SIGTERM exits 0, as the command does
         }));
         tcp.serveForever();
         tcp.serverClose();

@@ -73,7 +73,7 @@ def fd_kinds(pid):
             target = os.readlink(f"/proc/{pid}/fd/{fd}")
         except OSError:
             continue
-        kind = target.split(":[")[0] if ":[" in target else target
+        kind = target if target.startswith("anon_inode") else target.split(":[")[0] if ":[" in target else target
         kinds[kind] = kinds.get(kind, 0) + 1
     return kinds
 
@@ -240,7 +240,7 @@ class Server:
 
     def snapshot(self):
         names = thread_names(self.pid)
-        return {"fds": fd_count(self.pid), "threads": sum(names.values()), "names": names,
+        return {"fds": fd_count(self.pid), "kinds": fd_kinds(self.pid), "threads": sum(names.values()), "names": names,
                 "children": children(self.pid), "rss": rss_mb(self.pid)}
 
     def stop(self, timeout=30):
@@ -276,7 +276,8 @@ def leaks(base, now):
     """What now holds beyond base: descriptors, threads other than the JDK's lazily made ones, children."""
     found = []
     if now["fds"] > base["fds"]:
-        found.append(f"{now['fds'] - base['fds']} descriptors ({base['fds']} -> {now['fds']})")
+        kinds = {k: v - base["kinds"].get(k, 0) for k, v in now["kinds"].items() if v > base["kinds"].get(k, 0)}
+        found.append(f"{now['fds'] - base['fds']} descriptors ({base['fds']} -> {now['fds']}: {kinds})")
     extra = []
     for name, n in now["names"].items():
         b = base["names"].get(name, 0)
@@ -360,11 +361,22 @@ def rst_close(sock):
 
 def echo_halfclose(addr, data, timeout=30.0):
     """One connection: send data, shutdown(SHUT_WR), read until EOF. True when the echo is intact."""
+    failed = []
+
+    def send():
+        try:
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+        except OSError as e:
+            failed.append(e)
+
     with connect(addr, timeout) as s:
-        sender = threading.Thread(target=lambda: (s.sendall(data), s.shutdown(socket.SHUT_WR)))
+        sender = threading.Thread(target=send)
         sender.start()
         got = recv_all(s)
         sender.join()
+    if failed:
+        raise failed[0]
     return zlib.crc32(got) == zlib.crc32(data) and len(got) == len(data)
 
 
@@ -466,9 +478,10 @@ def run_parallel(workers, fn, items, deadline):
     it = iter(items)
     lock = threading.Lock()
     counts = {}
+    streak = [0]
 
     def loop():
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and streak[0] < 20:
             with lock:
                 try:
                     item = next(it)
@@ -477,11 +490,14 @@ def run_parallel(workers, fn, items, deadline):
             try:
                 r = fn(item)
             except OSError as e:
-                r = f"error {type(e).__name__}: {e.strerror or e}"
+                r = f"client error {type(e).__name__}: {e.strerror or e}"
             except Fail as e:
                 r = f"fail: {e}"
             with lock:
                 counts[r] = counts.get(r, 0) + 1
+                streak[0] = streak[0] + 1 if r.startswith("client error") else 0
+                if streak[0] >= 20:      # the server stopped answering: no point waiting out every timeout
+                    return
 
     threads = [threading.Thread(target=loop, daemon=True) for _ in range(workers)]
     for t in threads:
@@ -506,6 +522,9 @@ def new_marker():
     return "FAULTS_MARK=" + uuid.uuid4().hex
 
 
+T0 = time.monotonic()
+
+
 def log(msg):
-    print(msg, flush=True)
+    print(f"[{time.monotonic() - T0:6.0f}s] {msg}", flush=True)
     sys.stdout.flush()

@@ -183,7 +183,8 @@ public abstract class BaseServer<R> implements AutoCloseable {
      */
     public final void bindAndActivate() {
         try {
-            if (socketType() == SocketType.DATAGRAM && !options.steps().isEmpty()) {
+            if (socketType() == SocketType.DATAGRAM && (!options.steps().isEmpty() || options.tls().isPresent()
+                    || options.proxyProtocol().isPresent())) {
                 throw new IllegalArgumentException("connection steps apply to stream servers only, not "
                         + transportName() + " " + describe(requestedAddress));
             }

@@ -16,8 +16,9 @@ public interface DatagramEndpoint {
     /**
      * Sends {@code data}'s remaining bytes as one datagram to {@code target}, without blocking.
      *
-     * @return the bytes sent, or 0 when the socket's send buffer was full and the datagram was dropped,
-     *     as UDP may
+     * @return the bytes sent, or 0 when the datagram was dropped, as UDP may: the socket's send buffer
+     *     was full, or the server refused it ({@code target} is its own address, or over its reply
+     *     budget: see {@link UdpServer#suppressedReplies()})
      * @throws IOException naming the target, when the datagram cannot be sent (too long, no such peer)
      */
     int send(ByteBuffer data, SocketAddress target) throws IOException;

@@ -40,7 +40,7 @@ public final class DatagramRequest {
         return truncated;
     }
 
-    /** The server's socket, to reply on. */
+    /** The server's socket, to reply on, with the server's guards against reply loops. */
     public DatagramEndpoint socket() {
         return socket;
     }

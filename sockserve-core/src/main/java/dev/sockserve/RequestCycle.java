@@ -5,6 +5,7 @@ import dev.sockserve.internal.Deadlines;
 import dev.sockserve.internal.Durations;
 import dev.sockserve.internal.Errors;
 import dev.sockserve.internal.InFlight;
+import dev.sockserve.internal.LogLimiter;
 import dev.sockserve.internal.ServeLoop;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -40,6 +41,8 @@ final class RequestCycle<R> {
     private final List<RequestObserver> observers;
     private final AtomicLong acceptFailures = new AtomicLong();
     private final AtomicLong refused = new AtomicLong();
+    // a flood of refused connections (port scans, a misconfigured proxy) logs a line a second, with a count
+    private final LogLimiter refusals = new LogLimiter(BaseServer.LOG, Duration.ofSeconds(1));
     private volatile Dispatch<R> dispatch;
     private volatile long acceptPausedUntil;
     private RequestContext accepting; // the request the serving thread is handing to processRequest
@@ -48,7 +51,11 @@ final class RequestCycle<R> {
         this.server = server;
         this.options = options;
         this.inFlight = new InFlight<>(limit);
-        this.steps = options.steps();
+        List<ConnectionStep> all = new java.util.ArrayList<>();
+        options.proxyProtocol().ifPresent(proxy -> all.add(proxy.step())); // the first bytes on the wire
+        all.addAll(options.steps());
+        options.tls().ifPresent(tls -> all.add(tls.step())); // after any PROXY header, which comes in plain text
+        this.steps = List.copyOf(all);
         this.gates = options.gates();
         this.observers = options.observers();
     }
@@ -170,10 +177,13 @@ final class RequestCycle<R> {
             return true;
         }
         for (ConnectionStep step : steps) {
-            Optional<String> refusal = runStep(step, request);
+            Optional<Refusal> refusal = runStep(step, request);
             if (refusal.isPresent()) {
-                BaseServer.LOG.log(Level.INFO, "refused " + request + ": " + refusal.get());
-                return refuse(request, refusal.get());
+                Refusal r = refusal.get();
+                if (BaseServer.LOG.isLoggable(r.level())) {
+                    refusals.log(r.level(), () -> "refused " + request + ": " + r.reason());
+                }
+                return refuse(request, refusal.get().reason());
             }
         }
         for (RequestGate gate : gates) {
@@ -208,23 +218,27 @@ final class RequestCycle<R> {
         return true;
     }
 
-    private Optional<String> runStep(ConnectionStep step, RequestContext request) {
+    private record Refusal(String reason, Level level) {
+    }
+
+    private Optional<Refusal> runStep(ConnectionStep step, RequestContext request) {
         AtomicBoolean overran = new AtomicBoolean();
         ScheduledFuture<?> deadline = Deadlines.after(step.deadline(), () -> {
             overran.set(true);
             server.closeRequest(requestOf(request)); // the step's blocked read or write fails now
         });
-        String failure = null;
+        Refusal failure = null;
         try {
             step.apply(request);
         } catch (RequestRefusedException e) {
-            failure = step.name() + ": " + e.getMessage();
+            failure = new Refusal(step.name() + ": " + e.getMessage(), e.level());
         } catch (IOException | RuntimeException e) {
-            failure = step.name() + " failed: " + e;
+            failure = new Refusal(step.name() + " failed: " + e, Level.INFO);
         }
         deadline.cancel(false);
         if (overran.get()) {
-            return Optional.of(step.name() + " did not finish within " + Durations.format(step.deadline()));
+            return Optional.of(new Refusal(step.name() + " did not finish within " + Durations.format(step.deadline()),
+                    Level.INFO));
         }
         return Optional.ofNullable(failure);
     }
@@ -301,6 +315,13 @@ final class RequestCycle<R> {
             return;
         }
         R r = requestOf(request);
+        if (request.channelWrapped()) {
+            try {
+                request.channel().orElseThrow().close(); // TLS: close_notify before the half-close
+            } catch (IOException | RuntimeException e) {
+                BaseServer.LOG.log(Level.DEBUG, () -> "ending the wrapped channel of " + request + " failed: " + e);
+            }
+        }
         try {
             server.shutdownRequest(r);
         } catch (RuntimeException e) {

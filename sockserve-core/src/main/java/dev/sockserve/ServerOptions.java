@@ -42,6 +42,8 @@ public final class ServerOptions {
     private List<ConnectionStep> steps = List.of();
     private List<RequestGate> gates = List.of();
     private List<RequestObserver> observers = List.of();
+    private Tls tls;
+    private ProxyProtocol proxyProtocol;
 
     private ServerOptions() {
     }
@@ -62,6 +64,8 @@ public final class ServerOptions {
         c.steps = steps;
         c.gates = gates;
         c.observers = observers;
+        c.tls = tls;
+        c.proxyProtocol = proxyProtocol;
         return c;
     }
 
@@ -263,6 +267,30 @@ public final class ServerOptions {
     public ServerOptions step(ConnectionStep step) {
         ServerOptions c = copy();
         c.steps = append(steps, Objects.requireNonNull(step, "step"));
+        return c;
+    }
+
+    /** Whether every connection starts with a PROXY protocol header; see {@link ProxyProtocol}. Default: no. */
+    public Optional<ProxyProtocol> proxyProtocol() {
+        return Optional.ofNullable(proxyProtocol);
+    }
+
+    /** These options expecting a PROXY protocol header: it is read as the first connection step. Stream servers only. */
+    public ServerOptions proxyProtocol(ProxyProtocol value) {
+        ServerOptions c = copy();
+        c.proxyProtocol = Objects.requireNonNull(value, "proxyProtocol");
+        return c;
+    }
+
+    /** TLS on every connection, if set; see {@link Tls}. Default: none (plain text). */
+    public Optional<Tls> tls() {
+        return Optional.ofNullable(tls);
+    }
+
+    /** These options with TLS: its handshake runs as the last connection step. Stream servers only. */
+    public ServerOptions tls(Tls value) {
+        ServerOptions c = copy();
+        c.tls = Objects.requireNonNull(value, "tls");
         return c;
     }
 

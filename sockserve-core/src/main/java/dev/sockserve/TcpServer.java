@@ -1,5 +1,6 @@
 package dev.sockserve;
 
+import dev.sockserve.internal.SocketFile;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.System.Logger.Level;
@@ -8,6 +9,7 @@ import java.net.ConnectException;
 import java.net.InetSocketAddress;
 import java.net.ProtocolFamily;
 import java.net.SocketAddress;
+import java.net.SocketException;
 import java.net.StandardProtocolFamily;
 import java.net.StandardSocketOptions;
 import java.net.UnixDomainSocketAddress;
@@ -48,7 +50,7 @@ public class TcpServer extends BaseServer<SocketChannel> {
     private final ProtocolFamily family;
     private final ServerSocketChannel socket;
     private volatile SocketAddress bound;
-    private Path createdPath;
+    private SocketFile createdFile;
     private final boolean adopted;
 
     /** Binds {@code address} with the default options and serves synchronously. */
@@ -116,14 +118,35 @@ public class TcpServer extends BaseServer<SocketChannel> {
         if (family == StandardProtocolFamily.UNIX && options.allowReusePort()) {
             throw new IllegalArgumentException("allowReusePort applies to IPv4 and IPv6 only, not unix:" + address);
         }
+        ServerSocketChannel opened = null;
         try {
-            this.socket = ServerSocketChannel.open(family);
+            opened = ServerSocketChannel.open(family);
+            // here rather than in serverBind, so that an override setting an option before calling
+            // super.serverBind() keeps it (Python's idiom)
+            if (family != StandardProtocolFamily.UNIX) {
+                opened.setOption(StandardSocketOptions.SO_REUSEADDR, options.allowReuseAddress());
+                if (options.allowReusePort()) {
+                    opened.setOption(StandardSocketOptions.SO_REUSEPORT, true);
+                }
+            }
         } catch (IOException e) {
+            closeQuietly(opened, e);
             throw new UncheckedIOException("cannot open a " + family + " socket for " + describe(address) + ": "
                     + e.getMessage(), e);
         }
+        this.socket = opened;
         if (bindAndActivate) {
             bindAndActivate();
+        }
+    }
+
+    static void closeQuietly(java.nio.channels.Channel channel, Exception failure) {
+        if (channel != null) {
+            try {
+                channel.close();
+            } catch (IOException e) {
+                failure.addSuppressed(e);
+            }
         }
     }
 
@@ -178,9 +201,10 @@ public class TcpServer extends BaseServer<SocketChannel> {
     }
 
     /**
-     * Binds and listens. Sets {@code SO_REUSEADDR} as {@link ServerOptions#allowReuseAddress()} says (the
-     * JDK would otherwise set it on its own). For a Unix path, a stale socket file left by a dead process
-     * is removed first; a live one, or a file that is not a socket, is refused.
+     * Binds and listens. {@code SO_REUSEADDR} was set as {@link ServerOptions#allowReuseAddress()} says
+     * (the JDK would otherwise set it on its own) when the socket was opened, so an override may change
+     * it before calling this. For a Unix path, a stale socket file left by a dead process is removed
+     * first; a live one, or a file that is not a socket, is refused.
      */
     @Override
     protected void serverBind() throws IOException {
@@ -192,12 +216,8 @@ public class TcpServer extends BaseServer<SocketChannel> {
             Path path = ((UnixDomainSocketAddress) address).getPath();
             removeStaleSocketFile(path, () -> isLiveStreamSocket((UnixDomainSocketAddress) address));
             socket.bind(address, options().requestQueueSize());
-            createdPath = path;
+            createdFile = SocketFile.created(path);
         } else {
-            socket.setOption(StandardSocketOptions.SO_REUSEADDR, options().allowReuseAddress());
-            if (options().allowReusePort()) {
-                socket.setOption(StandardSocketOptions.SO_REUSEPORT, true);
-            }
             socket.bind(address, options().requestQueueSize());
         }
         bound = socket.getLocalAddress();
@@ -244,9 +264,9 @@ public class TcpServer extends BaseServer<SocketChannel> {
         try {
             socket.close();
         } finally {
-            if (createdPath != null) {
-                Files.deleteIfExists(createdPath);
-                createdPath = null;
+            if (createdFile != null) {
+                createdFile.remove();
+                createdFile = null;
             }
         }
     }
@@ -271,12 +291,23 @@ public class TcpServer extends BaseServer<SocketChannel> {
         LOG.log(Level.INFO, "removed stale socket file " + path);
     }
 
+    /**
+     * Whether a server listens on {@code address}. The connect does not block: a live server whose
+     * backlog is full would otherwise hold the start-up for ever; Linux then fails it with EAGAIN.
+     */
     private static boolean isLiveStreamSocket(UnixDomainSocketAddress address) throws IOException {
         try (SocketChannel probe = SocketChannel.open(StandardProtocolFamily.UNIX)) {
-            probe.connect(address);
+            probe.configureBlocking(false);
+            probe.connect(address); // connected, or pending: someone listens
             return true;
         } catch (ConnectException refused) {
             return false;
+        } catch (SocketException e) {
+            String m = String.valueOf(e.getMessage());
+            if (m.contains("temporarily unavailable") || m.contains("Protocol wrong type")) {
+                return true; // a full backlog, or a datagram server: live either way
+            }
+            throw e;
         }
     }
 }

@@ -2,6 +2,8 @@ package dev.sockserve;
 
 import dev.sockserve.internal.DatagramTransport;
 import dev.sockserve.internal.InetDatagramTransport;
+import dev.sockserve.internal.LogLimiter;
+import dev.sockserve.internal.ReplyGuard;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.System.Logger.Level;
@@ -14,6 +16,7 @@ import java.nio.channels.Channel;
 import java.nio.channels.DatagramChannel;
 import java.nio.channels.SelectableChannel;
 import java.nio.channels.SelectionKey;
+import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Supplier;
@@ -30,15 +33,34 @@ import java.util.function.Supplier;
  * }
  *
  * <p>A datagram longer than {@link ServerOptions#maxPacketSize()} (8192 by default) is not cut
- * silently: the handler sees {@link DatagramRequest#truncated()}, and the server logs and counts it
- * ({@link #truncatedDatagrams()}).
+ * silently: the handler sees {@link DatagramRequest#truncated()}, and the server counts it
+ * ({@link #truncatedDatagrams()}) and logs it, at most one line a second in a flood.
+ *
+ * <h2>Reflection loops</h2>
+ * A datagram's source address can be forged, so replies are guarded on the socket handlers reply on
+ * ({@link DatagramRequest#socket()}): a reply to the server's own address (for a wildcard bind, any
+ * address of this host with the server's port) is never sent, and replies to any one address are held
+ * to {@link #replyBudget()} a second, so that two servers answering each other stop at the first reply
+ * over it. Such a reply is dropped as UDP may drop it, counted ({@link #suppressedReplies()}) and
+ * logged once per source. A handler that sends through {@link #socket()} itself goes around the guards.
  */
 public class UdpServer extends BaseServer<DatagramRequest> {
 
+    /**
+     * The default {@link #replyBudget()}: replies a second to one address, after a burst of as many. Far
+     * below the rate of two servers answering each other on one host or network (about 100,000
+     * datagrams a second between two synchronous servers on loopback), far above what one client of a
+     * request-reply service sends from one socket. A client sending faster sees its replies over the
+     * budget dropped.
+     */
+    public static final int DEFAULT_REPLY_BUDGET = 1000;
+
     private final ProtocolFamily family;
     private final DatagramTransport transport;
+    private final ReplyGuard replies;
     private final ByteBuffer receiveBuffer;
     private final AtomicLong truncated = new AtomicLong();
+    private final LogLimiter truncatedLog = new LogLimiter(LOG, Duration.ofSeconds(1));
     private volatile SocketAddress bound;
 
     public UdpServer(InetSocketAddress address, Supplier<? extends BaseRequestHandler<DatagramRequest>> handlerFactory) {
@@ -65,16 +87,33 @@ public class UdpServer extends BaseServer<DatagramRequest> {
             DatagramTransport transport) {
         super(address, handlerFactory, options, defaultConcurrency);
         this.family = TcpServer.familyOf(address);
-        try {
-            this.transport = transport != null ? transport : new InetDatagramTransport(DatagramChannel.open(family));
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot open a " + family + " datagram socket for " + describe(address)
-                    + ": " + e.getMessage(), e);
-        }
+        this.transport = transport != null ? transport : openUdp(family, address, options);
+        this.replies = new ReplyGuard(this.transport, LOG, this::where, BaseServer::describe, DEFAULT_REPLY_BUDGET);
         // one byte more than the largest datagram taken, so that a longer one shows
         this.receiveBuffer = ByteBuffer.allocateDirect(options.maxPacketSize() + 1);
         if (bindAndActivate) {
             bindAndActivate();
+        }
+    }
+
+    /**
+     * Opens the UDP socket with {@code SO_REUSEADDR} and {@code SO_REUSEPORT} as the options say, before
+     * any {@link #serverBind()} runs, so that an override setting an option before calling
+     * {@code super.serverBind()} keeps it.
+     */
+    private static DatagramTransport openUdp(ProtocolFamily family, SocketAddress address, ServerOptions options) {
+        DatagramChannel channel = null;
+        try {
+            channel = DatagramChannel.open(family);
+            channel.setOption(StandardSocketOptions.SO_REUSEADDR, options.allowReuseAddress());
+            if (options.allowReusePort()) {
+                channel.setOption(StandardSocketOptions.SO_REUSEPORT, true);
+            }
+            return new InetDatagramTransport(channel);
+        } catch (IOException e) {
+            TcpServer.closeQuietly(channel, e);
+            throw new UncheckedIOException("cannot open a " + family + " datagram socket for " + describe(address)
+                    + ": " + e.getMessage(), e);
         }
     }
 
@@ -84,6 +123,7 @@ public class UdpServer extends BaseServer<DatagramRequest> {
 
     void bound(SocketAddress address) {
         this.bound = address;
+        replies.bound(address);
     }
 
     @Override
@@ -113,6 +153,35 @@ public class UdpServer extends BaseServer<DatagramRequest> {
         return truncated.get();
     }
 
+    /**
+     * How many replies were not sent: to the server's own address, or over {@link #replyBudget()}.
+     */
+    public long suppressedReplies() {
+        return replies.suppressed();
+    }
+
+    /** The most replies a second to any one address (after a burst of as many); 0 means no budget. */
+    public int replyBudget() {
+        return replies.budget();
+    }
+
+    /**
+     * Sets {@link #replyBudget()}; takes effect at once. 0 turns the budget off (a load generator sending
+     * from few sockets may need it), which leaves two servers free to answer each other for ever; the
+     * guard against replying to the server's own address stays.
+     */
+    public void setReplyBudget(int repliesPerSecond) {
+        replies.budget(repliesPerSecond);
+    }
+
+    /**
+     * How the warning about an oversize datagram names the {@link ServerOptions#maxPacketSize()} setting:
+     * {@code "maxPacketSize"}. A command line overrides it with its flag.
+     */
+    protected String maxPacketSizeName() {
+        return "maxPacketSize";
+    }
+
     @Override
     String transportName() {
         return "udp";
@@ -128,16 +197,15 @@ public class UdpServer extends BaseServer<DatagramRequest> {
         return SelectionKey.OP_READ;
     }
 
-    /** Binds the socket, with {@code SO_REUSEADDR} and {@code SO_REUSEPORT} as the options say. */
+    /**
+     * Binds the socket. {@code SO_REUSEADDR} and {@code SO_REUSEPORT} were set as the options say when it
+     * was opened; without either, a port another socket holds is refused ("Address already in use").
+     */
     @Override
     protected void serverBind() throws IOException {
         DatagramChannel channel = ((InetDatagramTransport) transport).channel();
-        channel.setOption(StandardSocketOptions.SO_REUSEADDR, options().allowReuseAddress());
-        if (options().allowReusePort()) {
-            channel.setOption(StandardSocketOptions.SO_REUSEPORT, true);
-        }
         channel.bind(requestedAddress());
-        bound = channel.getLocalAddress();
+        bound(channel.getLocalAddress());
     }
 
     /** Receives one waiting datagram, if any. */
@@ -157,15 +225,18 @@ public class UdpServer extends BaseServer<DatagramRequest> {
         buffer.get(data);
         if (cut) {
             truncated.incrementAndGet();
-            LOG.log(Level.WARNING, "datagram from " + describe(received.sender()) + " on " + where() + " is longer ("
-                    + (received.length() > max ? received.length() + " bytes" : "over " + max + " bytes")
-                    + ") than maxPacketSize " + max + "; the handler gets its first " + max + " bytes");
+            int length = received.length(); // -1 when the transport cannot tell
+            truncatedLog.log(Level.WARNING, () -> "datagram from " + describe(received.sender()) + " on " + where()
+                    + " is longer (" + (length > max ? length + " bytes" : "more than " + max + " bytes")
+                    + ") than " + maxPacketSizeName() + " " + max + "; the handler gets its first " + max + " bytes");
         }
-        return Optional.of(new Incoming<>(new DatagramRequest(data, cut, transport), received.sender()));
+        return Optional.of(new Incoming<>(new DatagramRequest(data, cut, replies), received.sender()));
     }
 
     @Override
     void closeSocket() throws IOException {
+        truncatedLog.flush(Level.WARNING, () -> "datagrams longer than " + maxPacketSizeName() + " "
+                + options().maxPacketSize() + " on " + where() + ": " + truncated.get() + " in all");
         transport.close();
     }
 }

@@ -1,11 +1,11 @@
 package dev.sockserve;
 
+import dev.sockserve.internal.SocketFile;
 import dev.sockserve.internal.UnixDatagramSocket;
 import dev.sockserve.internal.UnixDatagramTransport;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.UnixDomainSocketAddress;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.function.Supplier;
 
@@ -29,7 +29,7 @@ import java.util.function.Supplier;
  */
 public class UnixDatagramServer extends UdpServer {
 
-    private Path createdPath;
+    private SocketFile createdFile;
 
     public UnixDatagramServer(UnixDomainSocketAddress address,
             Supplier<? extends BaseRequestHandler<DatagramRequest>> handlerFactory) {
@@ -75,14 +75,17 @@ public class UnixDatagramServer extends UdpServer {
         return "unix-dgram";
     }
 
-    /** Binds the socket file, replacing a stale one left by a dead process; a live one is refused. */
+    /**
+     * Binds the socket file, replacing a stale one left by a dead process; a live one is refused. At close
+     * the file is removed only while it is still the one this server created.
+     */
     @Override
     protected void serverBind() throws IOException {
         UnixDomainSocketAddress address = (UnixDomainSocketAddress) requestedAddress();
         Path path = address.getPath();
         TcpServer.removeStaleSocketFile(path, () -> UnixDatagramSocket.isLive(path));
         ((UnixDatagramTransport) transport()).bind(address);
-        createdPath = path;
+        createdFile = SocketFile.created(path);
         bound(address);
     }
 
@@ -91,9 +94,9 @@ public class UnixDatagramServer extends UdpServer {
         try {
             super.closeSocket();
         } finally {
-            if (createdPath != null) {
-                Files.deleteIfExists(createdPath);
-                createdPath = null;
+            if (createdFile != null) {
+                createdFile.remove();
+                createdFile = null;
             }
         }
     }

@@ -6,8 +6,9 @@ import java.util.function.Supplier;
 
 /**
  * A Unix-domain stream server: Python's {@code UnixStreamServer}. Like {@link TcpServer}, on a socket
- * file. The file is created by binding and removed by {@link #serverClose()}; a stale file left by a
- * process that died is replaced, while a file a live server listens on is refused.
+ * file. The file is created by binding and removed by {@link #serverClose()} while it is still that
+ * file; a stale file left by a process that died is replaced, while a file a live server listens on is
+ * refused.
  *
  * {@snippet :
  * var path = UnixDomainSocketAddress.of("/tmp/echo.sock");

@@ -132,7 +132,8 @@ class ConnectionStepsTest {
     @ParameterizedTest
     @EnumSource(Stream.class)
     void aStepRunsBeforeTheHandlerAndRefusesWhatItDoesNotLikeOnEveryPolicy(Stream stream) throws Exception {
-        for (Policy policy : Policy.values()) {
+        // the handler is a lambda, which a processes() child cannot run
+        for (Policy policy : java.util.Arrays.stream(Policy.values()).filter(Policy::inProcess).toList()) {
             var events = new Events();
             var handled = new AtomicInteger();
             ServerOptions options = policy.options().step(greeting(Duration.ofSeconds(5))).observer(events);

@@ -8,15 +8,17 @@ import java.net.InetSocketAddress;
 import java.net.UnixDomainSocketAddress;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The wire behaviour checked from outside the JVM: Python's own {@code socket} module talks to each
- * transport, three clients per server as CPython's test does.
+ * transport, three clients per server as CPython's test does, with the handler in this JVM and in a child.
  */
 @ExtendWith(LeakCheck.class)
 @Timeout(60)
@@ -56,11 +58,16 @@ class ExternalClientTest {
     @TempDir
     Path dir;
 
-    @ParameterizedTest
-    @EnumSource(Transport.class)
-    void pythonsSocketModuleGetsTheEcho(Transport transport) throws Exception {
-        BaseServer<?> server = transport.server(dir, Transport.ECHO,
-                ServerOptions.defaults().concurrency(Concurrency.virtualThreads()));
+    /** Every transport with handlers on virtual threads, and in child JVMs (the socket handed over). */
+    static Stream<Arguments> rows() {
+        return Stream.of(Transport.values()).flatMap(t -> Stream.of(Policy.VIRTUAL_THREADS, Policy.PROCESSES)
+                .map(p -> Arguments.of(t, p)));
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("rows")
+    void pythonsSocketModuleGetsTheEcho(Transport transport, Policy policy) throws Exception {
+        BaseServer<?> server = transport.server(dir, Transport.ECHO, policy.options());
         try (Serving s = Serving.start(server)) {
             String target = server.serverAddress() instanceof UnixDomainSocketAddress u ? u.getPath().toString()
                     : ((InetSocketAddress) server.serverAddress()).getAddress().getHostAddress() + ":"

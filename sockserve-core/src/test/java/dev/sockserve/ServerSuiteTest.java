@@ -27,6 +27,20 @@ import org.junit.jupiter.params.provider.MethodSource;
  * The behavioural suite, written once and run over every transport x concurrency policy (the way
  * Netty's testsuite and Jetty's transport matrix do). It covers what CPython's test_socketserver.py
  * covers, and the fixes the spec names.
+ *
+ * <p>Which rows each test gets:
+ * <ul>
+ * <li>{@link #matrix()}, every transport under every policy including {@link Policy#PROCESSES}: the tests
+ * whose handler is a {@link Transport.ForkableBody} (echo, the 16 MiB writer) or never runs: echoing to three
+ * clients, a refused request, finished requests not retained, twenty quick shutdowns, the socket's
+ * description, closing with no request, try-with-resources.</li>
+ * <li>{@link #inProcessMatrix()}, every policy but processes(): the tests whose handler shares state with
+ * the test or whose outcome is seen in this JVM (a handler's exception reaching {@code handleError}, an
+ * {@link Error} leaving {@code serveForever}). A child JVM's failure is covered by {@code ForkingTest}.</li>
+ * <li>{@link #streamMatrix()}: the stream transports under every policy (the 16 MiB write).</li>
+ * </ul>
+ * The lifecycle (shutdown, close with grace, the bounded limit, timeouts) runs per transport in
+ * {@code LifecycleTest}.
  */
 @ExtendWith(LeakCheck.class)
 @Timeout(60)
@@ -47,18 +61,17 @@ class ServerSuiteTest {
         return all.stream();
     }
 
+    static Stream<Arguments> inProcessMatrix() {
+        return matrix().filter(a -> ((Policy) a.get()[1]).inProcess());
+    }
+
     static Stream<Arguments> streamMatrix() {
         return matrix().filter(a -> ((Transport) a.get()[0]).stream());
     }
 
+    /** Kept for the tests that call it: see {@link Await#until}. */
     static void await(String what, BooleanSupplier condition) throws InterruptedException {
-        long deadline = System.nanoTime() + 10_000_000_000L;
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out waiting for " + what);
-            }
-            Thread.sleep(5);
-        }
+        Await.until(what, condition);
     }
 
     @ParameterizedTest(name = "{0} {1}")
@@ -73,30 +86,33 @@ class ServerSuiteTest {
 
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource("matrix")
-    void rejectedRequestIsShutDownExactlyOnceAndNeverHandled(Transport transport, Policy policy) throws Exception {
-        AtomicInteger handled = new AtomicInteger();
+    void refusedRequestsAreShutDownAndNeverHandled(Transport transport, Policy policy) throws Exception {
         var hooks = new Transport.Hooks() {
             @Override
-            boolean verify(java.net.SocketAddress client) {
+            public boolean verify(java.net.SocketAddress client) {
                 return false;
             }
         };
-        Transport.Body body = (in, out) -> handled.incrementAndGet();
-        try (Serving s = Serving.start(transport.server(dir, body, policy.options(), hooks));
-                Transport.Client c = transport.client(s.server, dir)) {
-            c.sendMaybeEnded(HELLO);
-            await("the request to be shut down", () -> hooks.shutdownRequests.get() > 0);
-            if (transport.stream()) {
-                assertTrue(c.endedWithoutReply(), "a rejected connection is closed without a reply");
+        try (Serving s = Serving.start(transport.server(dir, Transport.ECHO, policy.options(), hooks))) {
+            for (int i = 1; i <= 2; i++) {
+                try (Transport.Client c = transport.client(s.server, dir)) {
+                    c.sendMaybeEnded(HELLO);
+                    int ended = i;
+                    await("the request to be shut down", () -> hooks.shutdownRequests.get() == ended);
+                    if (transport.stream()) {
+                        assertTrue(c.endedWithoutReply(), "a refused connection is closed without a reply");
+                    }
+                }
             }
-            Thread.sleep(100);
-            assertEquals(1, hooks.shutdownRequests.get());
-            assertEquals(0, handled.get());
+            assertEquals(2, hooks.refused.get());
+            assertEquals(2, s.server.refusedRequests());
+            assertEquals(2, hooks.endedBy(RequestEnd.Reason.REFUSED), "both ended as refused: " + hooks.endedBy);
+            assertEquals(0, hooks.verified.get(), "no handler was started");
         }
     }
 
     @ParameterizedTest(name = "{0} {1}")
-    @MethodSource("matrix")
+    @MethodSource("inProcessMatrix")
     void handlerExceptionGoesToHandleErrorAndServingGoesOn(Transport transport, Policy policy) throws Exception {
         AtomicInteger calls = new AtomicInteger();
         Transport.Body body = (in, out) -> {
@@ -122,11 +138,10 @@ class ServerSuiteTest {
     }
 
     @ParameterizedTest(name = "{0} {1}")
-    @MethodSource("matrix")
+    @MethodSource("inProcessMatrix")
     void handlerErrorEndsTheRequestAndLeavesServeForeverOnlyWhenSynchronous(Transport transport, Policy policy)
             throws Exception {
         AtomicInteger calls = new AtomicInteger();
-        AtomicInteger finished = new AtomicInteger();
         var hooks = new Transport.Hooks();
         var server = transport.server(dir, (in, out) -> {
             if (calls.incrementAndGet() == 1) {
@@ -151,35 +166,68 @@ class ServerSuiteTest {
                 assertNull(s.failure.get());
             }
             assertEquals(0, hooks.handledErrors.get(), "handleError is not called for an Error");
-            finished.incrementAndGet();
+            assertEquals(1, hooks.endedBy(RequestEnd.Reason.FAILED), "the failed request ended as failed");
         }
-        assertEquals(1, finished.get());
     }
 
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource("streamMatrix")
     void wfileWritesSixteenMebibytesAndOneWhole(Transport transport, Policy policy) throws Exception {
-        int size = 16 * 1024 * 1024 + 1;
-        byte[] big = new byte[size];
-        for (int i = 0; i < size; i++) {
-            big[i] = (byte) (i * 31 + (i >>> 8));
-        }
-        try (Serving s = Serving.start(transport.server(dir, (in, out) -> out.write(big), policy.options()));
+        try (Serving s = Serving.start(transport.server(dir, BIG, policy.options()));
                 Transport.Client c = transport.client(s.server, dir)) {
-            assertArrayEquals(big, c.receive());
+            assertArrayEquals(BigWrite.bytes(), c.receive());
         }
     }
+
+    /** Writes 16 MiB and one byte of a fixed pattern; a class, so that a child JVM can run it. */
+    public static final class BigWrite extends StreamRequestHandler {
+        static byte[] bytes() {
+            int size = 16 * 1024 * 1024 + 1;
+            byte[] big = new byte[size];
+            for (int i = 0; i < size; i++) {
+                big[i] = (byte) (i * 31 + (i >>> 8));
+            }
+            return big;
+        }
+
+        @Override
+        protected void handle() throws java.io.IOException {
+            wfile().write(bytes());
+        }
+    }
+
+    static final Transport.ForkableBody BIG = new Transport.ForkableBody() {
+        @Override
+        public void run(java.io.InputStream in, java.io.OutputStream out) throws java.io.IOException {
+            out.write(BigWrite.bytes());
+        }
+
+        @Override
+        public java.util.function.Supplier<? extends StreamRequestHandler> streamHandler() {
+            return BigWrite::new;
+        }
+
+        @Override
+        public java.util.function.Supplier<? extends DatagramRequestHandler> datagramHandler() {
+            throw new UnsupportedOperationException("16 MiB is no datagram");
+        }
+    };
 
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource("matrix")
     void finishedRequestsAreNotRetained(Transport transport, Policy policy) throws Exception {
         try (Serving s = Serving.start(transport.server(dir, Transport.ECHO, policy.options()))) {
-            for (int i = 0; i < 10; i++) {
+            List<Long> childrenBefore = ProcessHandle.current().children().map(ProcessHandle::pid).toList();
+            for (int i = 0; i < 3; i++) {
                 assertArrayEquals(HELLO, transport.roundTrip(s.server, dir, HELLO));
             }
             await("no request in flight", () -> s.server.activeRequests() == 0);
-            await("no request thread left", () -> Thread.getAllStackTraces().keySet().stream()
-                    .noneMatch(t -> t.getName().startsWith("sockserve-") && t.getName().contains("-request")));
+            // the thread dump lists virtual threads too, which Thread.getAllStackTraces() does not
+            String requestThreads = s.server.threadName("request");
+            await("no request thread left", () -> LeakCheck.take().threads().keySet().stream()
+                    .noneMatch(name -> name.startsWith(requestThreads)));
+            await("no child process left", () -> ProcessHandle.current().children()
+                    .allMatch(child -> childrenBefore.contains(child.pid())));
         }
     }
 
@@ -213,7 +261,6 @@ class ServerSuiteTest {
                 assertTrue(inet.getPort() > 0, "port 0 resolved to the real port");
             }
             assertEquals(policy.concurrency, server.concurrency());
-            assertTrue(server.requestHandlerFactory().get() instanceof BaseRequestHandler<?>);
         }
     }
 
@@ -237,6 +284,7 @@ class ServerSuiteTest {
             assertArrayEquals(HELLO, transport.roundTrip(server, dir, HELLO));
             server.shutdown();
             loop.join();
+            assertTrue(server.socket().isOpen(), "open until the block ends");
         }
         assertFalse(kept.socket().isOpen());
         if (kept.serverAddress() instanceof UnixDomainSocketAddress unix) {

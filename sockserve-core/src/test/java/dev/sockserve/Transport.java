@@ -16,27 +16,71 @@ import java.nio.channels.SocketChannel;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
 
-/** The transports the behavioural suite runs over, each with a server factory and a client. */
-enum Transport {
+/**
+ * The transports the behavioural suite runs over, each with a server factory and a client: the test kit's
+ * matrix, with {@link Policy}, reused by the command's tests. Servers are built with a gate and an
+ * observer ({@link Hooks}), never by subclassing.
+ */
+public enum Transport {
     TCP4, TCP6, UDP4, UDP6, UNIX_STREAM, UNIX_DGRAM;
 
     private static final AtomicInteger CLIENTS = new AtomicInteger();
 
-    boolean stream() {
+    public boolean stream() {
         return this == TCP4 || this == TCP6 || this == UNIX_STREAM;
+    }
+
+    /** The transport a bound address belongs to. */
+    public static Transport of(SocketAddress address, boolean stream) {
+        if (address instanceof UnixDomainSocketAddress) {
+            return stream ? UNIX_STREAM : UNIX_DGRAM;
+        }
+        boolean v6 = ((InetSocketAddress) address).getAddress() instanceof java.net.Inet6Address;
+        return stream ? (v6 ? TCP6 : TCP4) : (v6 ? UDP6 : UDP4);
     }
 
     /** A handler body that works for both kinds: the connection's or the datagram's streams. */
     @FunctionalInterface
-    interface Body {
+    public interface Body {
         void run(InputStream in, OutputStream out) throws Exception;
     }
 
+    /**
+     * A body a child JVM can run too: it names public handler classes with public no-argument constructors,
+     * which is what {@link Concurrency#processes(int)} needs. The suite generates the processes() rows only
+     * for tests whose bodies are of this kind.
+     */
+    public interface ForkableBody extends Body {
+        Supplier<? extends StreamRequestHandler> streamHandler();
+
+        Supplier<? extends DatagramRequestHandler> datagramHandler();
+    }
+
     /** Line echo for streams (one line per connection, as CPython's test), whole-datagram echo for datagrams. */
-    static final Body ECHO = (in, out) -> {
+    public static final ForkableBody ECHO = new ForkableBody() {
+        @Override
+        public void run(InputStream in, OutputStream out) throws IOException {
+            echo(in, out);
+        }
+
+        @Override
+        public Supplier<? extends StreamRequestHandler> streamHandler() {
+            return EchoStream::new;
+        }
+
+        @Override
+        public Supplier<? extends DatagramRequestHandler> datagramHandler() {
+            return EchoDatagram::new;
+        }
+    };
+
+    private static void echo(InputStream in, OutputStream out) throws IOException {
         ByteArrayOutputStream line = new ByteArrayOutputStream();
         int b;
         while ((b = in.read()) >= 0) {
@@ -46,24 +90,66 @@ enum Transport {
             }
         }
         out.write(line.toByteArray());
-    };
+    }
+
+    /** {@link #ECHO} as a handler class, for a child JVM. */
+    public static final class EchoStream extends StreamRequestHandler {
+        @Override
+        protected void handle() throws IOException {
+            echo(rfile(), wfile());
+        }
+    }
+
+    /** {@link #ECHO} as a datagram handler class, for a child JVM. */
+    public static final class EchoDatagram extends DatagramRequestHandler {
+        @Override
+        protected void handle() throws IOException {
+            echo(rfile(), wfile());
+        }
+    }
 
     /**
      * What the tests observe of a server through its options (a gate and an observer, no subclass);
      * override {@link #verify} to refuse clients.
      */
-    static class Hooks implements RequestObserver {
-        final AtomicInteger shutdownRequests = new AtomicInteger();
-        final AtomicInteger handledErrors = new AtomicInteger();
-        volatile Throwable lastError;
+    public static class Hooks implements RequestObserver {
+        public final AtomicInteger accepted = new AtomicInteger();
+        public final AtomicInteger verified = new AtomicInteger();
+        public final AtomicInteger refused = new AtomicInteger();
+        /** Requests ended (after {@code shutdownRequest}), whatever the reason. */
+        public final AtomicInteger shutdownRequests = new AtomicInteger();
+        /** Requests that ended with an {@link Exception} from the handler (what {@code handleError} gets). */
+        public final AtomicInteger handledErrors = new AtomicInteger();
+        public final Map<RequestEnd.Reason, AtomicInteger> endedBy = new ConcurrentHashMap<>();
+        public volatile Throwable lastError;
 
-        boolean verify(SocketAddress client) {
+        public boolean verify(SocketAddress client) {
             return true;
         }
 
-        ServerOptions addTo(ServerOptions options) {
+        public ServerOptions addTo(ServerOptions options) {
             return options.gate(request -> verify(request.clientAddress()) ? Optional.empty() : Optional.of("test"))
                     .observer(this);
+        }
+
+        public int endedBy(RequestEnd.Reason reason) {
+            AtomicInteger n = endedBy.get(reason);
+            return n == null ? 0 : n.get();
+        }
+
+        @Override
+        public void accepted(RequestContext request) {
+            accepted.incrementAndGet();
+        }
+
+        @Override
+        public void verified(RequestContext request) {
+            verified.incrementAndGet();
+        }
+
+        @Override
+        public void refused(RequestContext request, String reason) {
+            refused.incrementAndGet();
         }
 
         @Override
@@ -72,11 +158,13 @@ enum Transport {
                 lastError = error;
                 handledErrors.incrementAndGet();
             });
+            endedBy.computeIfAbsent(end.reason(), r -> new AtomicInteger()).incrementAndGet();
             shutdownRequests.incrementAndGet();
         }
     }
 
-    SocketAddress address(Path dir) {
+    /** Loopback port 0, or {@code server.sock} in {@code dir}. */
+    public SocketAddress address(Path dir) {
         return switch (this) {
             case TCP4, UDP4 -> new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);
             case TCP6, UDP6 -> new InetSocketAddress("::1", 0);
@@ -84,17 +172,33 @@ enum Transport {
         };
     }
 
-    BaseServer<?> server(Path dir, Body body, ServerOptions options) {
+    public BaseServer<?> server(Path dir, Body body, ServerOptions options) {
         return server(dir, body, options, new Hooks());
     }
 
-    BaseServer<?> server(Path dir, Body body, ServerOptions options, Hooks hooks) {
+    public BaseServer<?> server(Path dir, Body body, ServerOptions options, Hooks hooks) {
         return server(address(dir), body, options, hooks);
     }
 
-    BaseServer<?> server(SocketAddress address, Body body, ServerOptions options, Hooks hooks) {
-        var streamHandler = StreamRequestHandler.of(h -> body.run(h.rfile(), h.wfile()));
-        var datagramHandler = DatagramRequestHandler.of(h -> body.run(h.rfile(), h.wfile()));
+    /**
+     * A server of this transport running {@code body} under the options' policy. Under processes() the
+     * body must be a {@link ForkableBody}, whose handler classes the child JVM runs.
+     */
+    public BaseServer<?> server(SocketAddress address, Body body, ServerOptions options, Hooks hooks) {
+        Supplier<? extends StreamRequestHandler> streamHandler = null;
+        Supplier<? extends DatagramRequestHandler> datagramHandler = null;
+        if (body instanceof ForkableBody forkable) {
+            if (stream()) {
+                streamHandler = forkable.streamHandler();
+            } else {
+                datagramHandler = forkable.datagramHandler();
+            }
+        } else if (options.concurrency().map(c -> c.mode() == Concurrency.Mode.PROCESSES).orElse(false)) {
+            throw new IllegalArgumentException("processes() runs the handler in a child JVM: give a ForkableBody");
+        } else {
+            streamHandler = StreamRequestHandler.of(h -> body.run(h.rfile(), h.wfile()));
+            datagramHandler = DatagramRequestHandler.of(h -> body.run(h.rfile(), h.wfile()));
+        }
         ServerOptions observed = hooks.addTo(options);
         return switch (this) {
             case TCP4, TCP6 -> new TcpServer((InetSocketAddress) address, streamHandler, observed);
@@ -105,7 +209,7 @@ enum Transport {
     }
 
     /** A client of this transport. */
-    interface Client extends AutoCloseable {
+    public interface Client extends AutoCloseable {
         void send(byte[] data) throws IOException;
 
         /** Stream: reads until end-of-file. Datagram: one datagram. */
@@ -147,8 +251,12 @@ enum Transport {
         void close() throws IOException;
     }
 
-    Client client(BaseServer<?> server, Path dir) throws IOException {
-        SocketAddress target = server.serverAddress();
+    public Client client(BaseServer<?> server, Path dir) throws IOException {
+        return client(server.serverAddress(), dir);
+    }
+
+    /** A client of the server at {@code target}; a Unix datagram client binds its own socket in {@code dir}. */
+    public Client client(SocketAddress target, Path dir) throws IOException {
         return switch (this) {
             case TCP4, TCP6, UNIX_STREAM -> {
                 SocketChannel c = SocketChannel.open(target);
@@ -236,8 +344,13 @@ enum Transport {
     }
 
     /** Sends one message and returns the whole reply. */
-    byte[] roundTrip(BaseServer<?> server, Path dir, byte[] message) throws IOException {
-        try (Client c = client(server, dir)) {
+    public byte[] roundTrip(BaseServer<?> server, Path dir, byte[] message) throws IOException {
+        return roundTrip(server.serverAddress(), dir, message);
+    }
+
+    /** Sends one message to the server at {@code target} and returns the whole reply. */
+    public byte[] roundTrip(SocketAddress target, Path dir, byte[] message) throws IOException {
+        try (Client c = client(target, dir)) {
             c.send(message);
             c.finishSending();
             return c.receive();

@@ -10,12 +10,15 @@ import java.net.SocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
 
 /**
  * Decides, for one listener, whether a request is served (a {@link RequestGate}), and keeps what the
@@ -29,7 +32,8 @@ final class Gatekeeper implements RequestGate, RequestObserver {
     static final RequestContext.Key<Admitted> ADMITTED = new RequestContext.Key<>("sockserve-cli.admitted");
 
     /** The inetd loop guard: a datagram from one of these ports may be another service's reply. */
-    static final Set<Integer> SERVICE_PORTS = Set.of(7, 9, 13, 17, 19, 37, 7007, 7009, 7013, 7017, 7019, 7037);
+    static final Set<Integer> SERVICE_PORTS = Arrays.stream(Service.values())
+            .flatMap(s -> Stream.of(s.port, s.defaultPort())).collect(Collectors.toUnmodifiableSet());
 
     private static final AtomicLong SERIALS = new AtomicLong();
 

@@ -5,7 +5,10 @@ import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.net.UnixDomainSocketAddress;
 import java.net.UnknownHostException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
+import java.util.regex.Pattern;
 
 /**
  * A {@code --listen} value: {@code tcp://HOST:PORT}, {@code udp://HOST:PORT} (IPv6 hosts in brackets),
@@ -29,30 +32,67 @@ record ListenAddress(Kind kind, SocketAddress address) {
         return new ListenAddress(Kind.TCP, new InetSocketAddress(host, port));
     }
 
-    /** Parses a {@code --listen} value; the exception's message says what is wrong with it. */
+    /** Turns a host name into an address; the fuzzer gives one that never asks DNS. */
+    @FunctionalInterface
+    interface Resolver {
+        InetAddress resolve(String host) throws UnknownHostException;
+    }
+
+    /** The kernel's limit on a Unix socket path: 108 bytes with the terminating NUL. */
+    static final int MAX_UNIX_PATH_BYTES = 107;
+
+    private static final Pattern IPV4 = Pattern.compile("\\d{1,3}(\\.\\d{1,3}){3}");
+    private static final Pattern HOST_NAME = Pattern.compile(
+            "(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\\.?");
+    private static final Pattern IPV6 = Pattern.compile("[0-9A-Fa-f:.]+(%[A-Za-z0-9_.-]+)?");
+    private static final Pattern PORT = Pattern.compile("\\d{1,5}");
+
+    /** Parses a {@code --listen} value; the {@link IllegalArgumentException}'s message says what is wrong with it. */
     static ListenAddress parse(String text) {
+        return parse(text, InetAddress::getByName);
+    }
+
+    static ListenAddress parse(String text, Resolver resolver) {
         for (Kind kind : new Kind[] {Kind.TCP, Kind.UDP, Kind.UNIX_DGRAM, Kind.UNIX}) {
             if (text.startsWith(kind.prefix)) {
                 String rest = text.substring(kind.prefix.length());
                 if (kind == Kind.UNIX || kind == Kind.UNIX_DGRAM) {
-                    if (rest.isEmpty()) {
-                        throw new IllegalArgumentException("'" + text + "' has no socket path");
-                    }
-                    return new ListenAddress(kind, UnixDomainSocketAddress.of(Path.of(rest)));
+                    return new ListenAddress(kind, unix(text, rest));
                 }
-                return new ListenAddress(kind, inet(text, rest));
+                return new ListenAddress(kind, inet(text, rest, resolver));
             }
         }
-        throw new IllegalArgumentException("'" + text + "' is not an address to listen on; use " + FORMS);
+        throw new IllegalArgumentException("'" + Formats.escape(text) + "' is not an address to listen on; use " + FORMS);
     }
 
-    private static InetSocketAddress inet(String text, String hostPort) {
+    private static UnixDomainSocketAddress unix(String text, String path) {
+        if (path.isEmpty()) {
+            throw new IllegalArgumentException("'" + Formats.escape(text) + "' has no socket path");
+        }
+        if (path.indexOf('\0') >= 0) {
+            throw new IllegalArgumentException("'" + Formats.escape(text) + "': a socket path cannot hold a NUL character");
+        }
+        int bytes = path.getBytes(StandardCharsets.UTF_8).length;
+        if (bytes > MAX_UNIX_PATH_BYTES) {
+            throw new IllegalArgumentException("'" + Formats.escape(text) + "': the socket path is " + bytes
+                    + " bytes, more than the kernel's " + MAX_UNIX_PATH_BYTES);
+        }
+        try {
+            return UnixDomainSocketAddress.of(Path.of(path));
+        } catch (InvalidPathException e) {
+            throw new IllegalArgumentException("'" + Formats.escape(text) + "': " + e.getReason());
+        }
+    }
+
+    private static InetSocketAddress inet(String text, String hostPort, Resolver resolver) {
+        String shown = Formats.escape(text);
         String host;
         String port;
-        if (hostPort.startsWith("[")) {
+        boolean bracketed = hostPort.startsWith("[");
+        if (bracketed) {
             int close = hostPort.indexOf(']');
             if (close < 0 || close + 1 >= hostPort.length() || hostPort.charAt(close + 1) != ':') {
-                throw new IllegalArgumentException("'" + text + "': write an IPv6 host in brackets, then the port, as in "
+                throw new IllegalArgumentException("'" + shown + "': write an IPv6 host in brackets, then the port, as in "
                         + "tcp://[::1]:7007");
             }
             host = hostPort.substring(1, close);
@@ -60,30 +100,54 @@ record ListenAddress(Kind kind, SocketAddress address) {
         } else {
             int colon = hostPort.lastIndexOf(':');
             if (colon < 0) {
-                throw new IllegalArgumentException("'" + text + "' has no port; write HOST:PORT, as in tcp://127.0.0.1:7007");
+                throw new IllegalArgumentException("'" + shown + "' has no port; write HOST:PORT, as in tcp://127.0.0.1:7007");
             }
             host = hostPort.substring(0, colon);
             port = hostPort.substring(colon + 1);
             if (host.contains(":")) {
-                throw new IllegalArgumentException("'" + text + "': write an IPv6 host in brackets, as in tcp://[::1]:7007");
+                throw new IllegalArgumentException("'" + shown + "': write an IPv6 host in brackets, as in tcp://[::1]:7007");
             }
         }
         if (host.isEmpty()) {
-            throw new IllegalArgumentException("'" + text + "' has no host; use 127.0.0.1, [::1], 0.0.0.0 or a name");
+            throw new IllegalArgumentException("'" + shown + "' has no host; use 127.0.0.1, [::1], 0.0.0.0 or a name");
         }
-        int number;
+        if (!PORT.matcher(port).matches()) {
+            throw new IllegalArgumentException("'" + shown + "': port '" + Formats.escape(port) + "' is not a number");
+        }
+        int number = Integer.parseInt(port);
+        if (number > 65535) {
+            throw new IllegalArgumentException("'" + shown + "': port " + number + " is not in 0..65535");
+        }
+        return new InetSocketAddress(host(shown, host, bracketed, resolver), number);
+    }
+
+    /** An IP literal, read strictly (no {@code 1.2} for 1.0.0.2), or a host name looked up once. */
+    private static InetAddress host(String shown, String host, boolean bracketed, Resolver resolver) {
+        String problem;
+        if (bracketed) {
+            problem = IPV6.matcher(host).matches() && host.contains(":") ? null : "is not an IPv6 address";
+        } else if (IPV4.matcher(host).matches()) {
+            problem = null;
+            for (String part : host.split("\\.")) {
+                if (Integer.parseInt(part) > 255) {
+                    problem = "is not an IPv4 address";
+                }
+            }
+        } else if (host.chars().allMatch(c -> c == '.' || c >= '0' && c <= '9')) {
+            problem = "is not an IPv4 address; write all four numbers, as in 127.0.0.1";
+        } else {
+            problem = HOST_NAME.matcher(host).matches() ? null : "is neither an IP address nor a host name";
+        }
+        if (problem != null) {
+            throw new IllegalArgumentException("'" + shown + "': host '" + Formats.escape(host) + "' " + problem);
+        }
+        if (!bracketed && IPV4.matcher(host).matches()) {
+            return InetAddress.ofLiteral(host);
+        }
         try {
-            number = Integer.parseInt(port);
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("'" + text + "': port '" + port + "' is not a number");
-        }
-        if (number < 0 || number > 65535) {
-            throw new IllegalArgumentException("'" + text + "': port " + number + " is not in 0..65535");
-        }
-        try {
-            return new InetSocketAddress(InetAddress.getByName(host), number);
+            return resolver.resolve(host);
         } catch (UnknownHostException e) {
-            throw new IllegalArgumentException("'" + text + "': unknown host '" + host + "'");
+            throw new IllegalArgumentException("'" + shown + "': unknown host '" + host + "'");
         }
     }
 

@@ -4,7 +4,6 @@ import dev.sockserve.internal.ChildReaper;
 
 import dev.sockserve.BaseRequestHandler;
 import dev.sockserve.BaseServer;
-import dev.sockserve.Concurrency;
 import dev.sockserve.DatagramRequest;
 import dev.sockserve.ServerGroup;
 import dev.sockserve.ServerOptions;
@@ -16,6 +15,12 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.net.UnixDomainSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.nio.channels.SocketChannel;
 import java.util.ArrayList;
 import java.util.List;
@@ -45,30 +50,23 @@ final class Serving implements AutoCloseable {
     private final List<ListenAddress.Kind> kinds = new ArrayList<>();
     private final ServerGroup group;
     private final ChildReaper reaper; // exec only
+    private final AccessRules rules;
+    private final EventLog log;
+    private final Map<Path, Object> socketFiles = new LinkedHashMap<>(); // path -> device and inode, as created
     private final CountDownLatch stopped = new CountDownLatch(1);
     private final AtomicBoolean served = new AtomicBoolean();
     private volatile boolean stopRequested;
 
-    /** Binds every listener; on a failure closes those already bound and throws. */
+    /**
+     * Binds every listener; on a failure closes those already bound (removing their socket files) and
+     * throws. The options were checked by {@link ServeOptions#serverOptions}.
+     */
     Serving(What what, List<ListenAddress> listeners, ServeOptions options, AccessRules rules, EventLog log) {
         boolean exec = what instanceof What.Exec;
-        int limit = options.limit != null ? options.limit : exec ? 40 : 0;
-        Concurrency concurrency = switch (options.concurrency) {
-            case synchronous -> Concurrency.synchronous();
-            case threads -> Concurrency.threads();
-            case virtual -> Concurrency.virtualThreads();
-        };
-        if (limit > 0 && options.concurrency != ServeOptions.ConcurrencyChoice.synchronous) {
-            concurrency = concurrency.limit(limit);
-        }
-        ServerOptions serverOptions = ServerOptions.defaults()
-                .allowReuseAddress(true) // a restarted server must not wait out TIME_WAIT
-                .requestQueueSize(options.backlog)
-                .maxPacketSize(options.maxPacketSize)
-                .concurrency(concurrency)
-                .closeGracePeriod(options.grace)
-                .writeTimeout(options.writeTimeout)
-                .readSpin(options.readSpin);
+        this.rules = rules;
+        this.log = log;
+        ServerOptions serverOptions = options.serverOptions(exec);
+        int limit = options.limit != null ? options.limit : exec ? ServeOptions.EXEC_LIMIT : 0;
         ChildReaper childReaper = null;
         try {
             if (exec) {
@@ -92,15 +90,19 @@ final class Serving implements AutoCloseable {
                     stream = service.streamHandlers(options.readTimeout());
                     datagram = service.datagramHandlers();
                 }
-                servers.add(open(listen, stream, datagram, serverOptions.gate(gatekeeper).observer(gatekeeper)));
+                BaseServer<?> server = open(listen, stream, datagram, serverOptions.gate(gatekeeper).observer(gatekeeper));
+                servers.add(server);
                 kinds.add(listen.kind());
+                if (server.serverAddress() instanceof UnixDomainSocketAddress unix) {
+                    socketFiles.put(unix.getPath(), fileKey(unix.getPath()));
+                }
             }
             group = new ServerGroup(servers);
         } catch (RuntimeException | Error e) {
-            closeAll();
+            closeOpened();
             throw e;
         } catch (IOException e) {
-            closeAll();
+            closeOpened();
             throw new UncheckedIOException(e);
         }
     }
@@ -113,6 +115,59 @@ final class Serving implements AutoCloseable {
             case UDP -> new UdpServer((InetSocketAddress) listen.address(), datagram, options);
             case UNIX_DGRAM -> new UnixDatagramServer((UnixDomainSocketAddress) listen.address(), datagram, options);
         };
+    }
+
+    private static Object fileKey(Path path) {
+        try {
+            return Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).fileKey();
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    /** A start-up that failed part-way: every listener opened so far closes and removes its socket file. */
+    private void closeOpened() {
+        for (BaseServer<?> server : servers) {
+            try {
+                server.serverClose();
+            } catch (RuntimeException e) {
+                log.warning("closing " + server.serverAddress() + " after a failed start: " + e.getMessage());
+            }
+        }
+        removeSocketFiles();
+        if (reaper != null) {
+            reaper.close();
+        }
+    }
+
+    /**
+     * Removes the Unix socket files this command created and that are still the same files (same device
+     * and inode): the path of the second signal, which cannot wait for the servers to close.
+     */
+    void removeSocketFiles() {
+        socketFiles.forEach((path, key) -> {
+            if (key != null && key.equals(fileKey(path))) {
+                try {
+                    Files.deleteIfExists(path);
+                } catch (IOException e) {
+                    log.warning("cannot remove " + path + ": " + Formats.reason(e));
+                }
+            }
+        });
+    }
+
+    /** SIGHUP: reads the rules file again; a bad file leaves the rules as they were (one line says why). */
+    void reloadRules() {
+        if (rules.file().isEmpty()) {
+            log.warning("SIGHUP: there is no --rules file to read again");
+            return;
+        }
+        try {
+            rules.reload();
+            log.info("SIGHUP: read the rules in " + rules.file().get() + " again");
+        } catch (IllegalArgumentException e) {
+            log.warning("SIGHUP: kept the rules as they were: " + e.getMessage());
+        }
     }
 
     /** The addresses as bound, with their real ports: {@code tcp://127.0.0.1:7007}. */
@@ -163,6 +218,8 @@ final class Serving implements AutoCloseable {
         if (reaper != null) {
             reaper.close(); // children still running after the grace period: SIGTERM, then SIGKILL
         }
+        removeSocketFiles(); // the servers removed theirs; this catches one whose close failed
+        log.flushRepeats();
     }
 
     /** Stops and waits until everything has ended (gracefully, as {@link #serve()} does). */

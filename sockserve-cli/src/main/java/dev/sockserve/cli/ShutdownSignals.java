@@ -5,7 +5,10 @@ import sun.misc.Signal;
 
 /**
  * SIGTERM and SIGINT: the first stops accepting and lets running connections finish for the grace
- * period; a second ends everything at once.
+ * period, then the command ends every child still running, removes its socket files and exits 0; a
+ * second ends the children at once, removes the socket files and exits 128 + the signal's number (143
+ * for SIGTERM, 130 for SIGINT), as a shell reports a process killed by it. SIGHUP reads the rules file
+ * again and never ends the command.
  *
  * <p>Why {@code sun.misc.Signal} (module jdk.unsupported, exported and supported in practice) rather than
  * a shutdown hook: the JVM runs shutdown hooks on the first signal and then ignores further ones until
@@ -28,9 +31,12 @@ final class ShutdownSignals {
                 } else {
                     log.info("SIG" + signal.getName() + " again: ending now");
                     serving.killChildren();
+                    serving.removeSocketFiles();
+                    log.flushRepeats();
                     Runtime.getRuntime().halt(128 + signal.getNumber());
                 }
             });
         }
+        Signal.handle(new Signal("HUP"), signal -> serving.reloadRules());
     }
 }

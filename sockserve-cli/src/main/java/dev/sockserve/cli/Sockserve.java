@@ -13,25 +13,21 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParseResult;
+import picocli.CommandLine.UnmatchedArgumentException;
 
 /**
  * The {@code sockserve} command: {@code sockserve SERVICE [--listen URL]... [options] [-- PROGRAM ARGS]}.
- * Exit codes: 0 after a clean stop (SIGTERM, SIGINT) or {@code --help}; 2 for a wrong flag, address,
- * rules file or program, with a one-line message naming it; 1 when a listener cannot be opened.
+ * Exit codes (the README's table): 0 after a clean stop (SIGTERM, SIGINT) or {@code --help};
+ * 2 for anything wrong on the command line (a flag, a value, an address's spelling, the rules file, the
+ * program), with a one-line message naming it; 1 when the system refuses what was asked (a listener
+ * cannot be opened: address in use, not available, permission denied) or serving fails; 128 + N when a
+ * second signal N ends everything at once (143 for SIGTERM, 130 for SIGINT).
  */
 @Command(name = "sockserve", mixinStandardHelpOptions = true, usageHelpWidth = 110, version = "sockserve 0.1.0",
         synopsisSubcommandLabel = "SERVICE",
         description = {"Serves the classic small services, or runs a program per connection (as inetd and "
                 + "tcpserver do), on TCP, UDP and Unix sockets.", ""},
-        footer = {"", "Services and their default addresses:",
-            "  echo      RFC 862  tcp://127.0.0.1:7007",
-            "  discard   RFC 863  tcp://127.0.0.1:7009",
-            "  daytime   RFC 867  tcp://127.0.0.1:7013",
-            "  qotd      RFC 865  tcp://127.0.0.1:7017",
-            "  chargen   RFC 864  tcp://127.0.0.1:7019",
-            "  time      RFC 868  tcp://127.0.0.1:7037",
-            "  exec      PROGRAM per connection; needs --listen",
-            "", "Examples:",
+        footer = {"", "Examples:",
             "  sockserve echo",
             "  sockserve exec --listen tcp://0.0.0.0:2000 --rules access.rules -v -- ./greet.sh",
             "  sockserve daytime --listen tcp://[::1]:7013 --listen udp://127.0.0.1:7013 --listen unix:/tmp/daytime.sock",
@@ -45,7 +41,8 @@ public final class Sockserve {
         ServeOptions options();
     }
 
-    @Command(mixinStandardHelpOptions = true, sortOptions = false, usageHelpWidth = 100)
+    @Command(mixinStandardHelpOptions = true, sortOptions = false, usageHelpWidth = 100,
+            defaultValueProvider = ServeOptions.CoreDefaults.class)
     static final class ServiceCommand implements Starter {
         private final Service service;
 
@@ -70,6 +67,7 @@ public final class Sockserve {
     }
 
     @Command(name = "exec", mixinStandardHelpOptions = true, sortOptions = false, usageHelpWidth = 100,
+            defaultValueProvider = ServeOptions.CoreDefaults.class,
             description = {"Runs PROGRAM per connection, as tcpserver does; needs --listen.", "",
                 "The connection is PROGRAM's standard input and output (the socket itself); its standard error "
                     + "stays the server's. The environment "
@@ -78,7 +76,7 @@ public final class Sockserve {
                     + "UNIXREMOTEEGID); inherited variables of these names are removed. On a datagram listener "
                     + "PROGRAM runs per datagram: the datagram is its input, its output is the reply.",
                 "With -v, N in 'pid N', 'ok N' and 'end N status S' is the child's pid and S its wait status, "
-                    + "as tcpserver logs them. Default -c: 40."})
+                    + "as tcpserver logs them. Default -c: " + ServeOptions.EXEC_LIMIT + "."})
     static final class ExecCommand implements Starter {
         @Mixin
         ServeOptions options;
@@ -113,16 +111,33 @@ public final class Sockserve {
         return options.rules == null ? AccessRules.allowAll() : AccessRules.read(options.rules);
     }
 
+    /** The services' names, as a user types them: {@code echo}, ..., {@code exec}. */
+    static List<String> serviceNames() {
+        List<String> names = new ArrayList<>();
+        for (Service service : Service.values()) {
+            names.add(service.command());
+        }
+        names.add("exec");
+        return names;
+    }
+
     static CommandLine commandLine() {
         CommandLine cli = new CommandLine(Sockserve.class);
+        List<String> footer = new ArrayList<>(List.of("", "Services and their default addresses:"));
         for (Service service : Service.values()) {
+            String name = service.command();
+            footer.add(String.format("  %-9s RFC %d  %s", name, service.rfc,
+                    ListenAddress.tcp("127.0.0.1", service.defaultPort())));
             CommandLine sub = new CommandLine(new ServiceCommand(service));
             sub.getCommandSpec().usageMessage().description(
-                    service.command() + " (RFC " + service.rfc + "): " + service.summary + ".",
-                    "Default address: tcp://127.0.0.1:" + service.defaultPort()
+                    name + " (RFC " + service.rfc + "): " + service.summary + ".",
+                    "Default address: " + ListenAddress.tcp("127.0.0.1", service.defaultPort())
                             + " (7000 + its port " + service.port + ").");
-            cli.addSubcommand(service.command(), sub);
+            cli.addSubcommand(name, sub);
         }
+        footer.add("  exec      PROGRAM per connection; needs --listen");
+        footer.addAll(List.of(cli.getCommandSpec().usageMessage().footer()));
+        cli.getCommandSpec().usageMessage().footer(footer.toArray(String[]::new));
         cli.addSubcommand("exec", new ExecCommand());
         cli.setCaseInsensitiveEnumValuesAllowed(true);
         return cli;
@@ -131,6 +146,13 @@ public final class Sockserve {
     /** A parsed command line, ready to start; or the exit code when there is nothing to serve. */
     record Parsed(Starter starter, EventLog log, int exitCode) {
     }
+
+    /** Exit code: a clean stop, or help. */
+    static final int EXIT_OK = 0;
+    /** Exit code: the system refused what was asked (a listener could not be opened), or serving failed. */
+    static final int EXIT_FAILED = 1;
+    /** Exit code: something on the command line is wrong (a flag, a value, an address, the rules file, the program). */
+    static final int EXIT_USAGE = 2;
 
     /** Parses; prints help or a one-line error. */
     static Parsed parse(String[] args, PrintStream out, PrintStream err) {
@@ -141,53 +163,111 @@ public final class Sockserve {
             parsed = cli.parseArgs(args);
         } catch (ParameterException e) {
             String name = e.getCommandLine().getCommandSpec().qualifiedName();
-            err.println(name + ": " + e.getMessage() + " (see '" + name + " --help')");
-            return new Parsed(null, null, 2);
+            err.println(name + ": " + usageError(e) + " (see '" + name + " --help')");
+            return new Parsed(null, null, EXIT_USAGE);
         }
         if (CommandLine.printHelpIfRequested(parsed)) {
-            return new Parsed(null, null, 0);
+            return new Parsed(null, null, EXIT_OK);
         }
         if (!parsed.hasSubcommand()) {
-            err.println("sockserve: which service? (see 'sockserve --help'; try 'sockserve echo')");
-            return new Parsed(null, null, 2);
+            err.println("sockserve: which service? The services are " + String.join(", ", serviceNames())
+                    + " (see 'sockserve --help'; try 'sockserve echo')");
+            return new Parsed(null, null, EXIT_USAGE);
         }
         ParseResult sub = parsed.subcommand();
         Starter starter = (Starter) sub.commandSpec().userObject();
         ServeOptions o = starter.options();
         String name = sub.commandSpec().qualifiedName();
-        String problem = null;
-        if (o.limit != null && o.limit < 1) {
-            problem = "-c must be at least 1, was " + o.limit;
-        } else if (o.limit != null && o.concurrency == ServeOptions.ConcurrencyChoice.synchronous) {
-            problem = "-c needs --concurrency threads or virtual: synchronous serves one request at a time";
-        } else if (o.backlog < 1) {
-            problem = "--backlog must be at least 1, was " + o.backlog;
-        } else if (o.maxPacketSize < 1 || o.maxPacketSize > 65535) {
-            problem = "--max-packet-size must be 1..65535, was " + o.maxPacketSize;
-        } else if (o.grace.isNegative()) {
-            problem = "--grace must not be negative";
-        } else if (o.writeTimeout.isZero() || (o.readTimeout != null && o.readTimeout.isZero())) {
-            problem = "--read-timeout and --write-timeout must be more than 0";
-        } else if (o.readSpin.compareTo(java.time.Duration.ofSeconds(1)) > 0) {
-            problem = "--read-spin must be at most 1s, was " + o.readSpin.toNanos() / 1000 + "us";
+        EventLog log = new EventLog(err, o.logFormat, o.verbose);
+        try {
+            o.serverOptions(starter instanceof ExecCommand); // the core checks every value, once
+        } catch (IllegalArgumentException e) {
+            log.refused(name + ": " + e.getMessage() + " (see '" + name + " --help')");
+            return new Parsed(null, null, EXIT_USAGE);
         }
-        if (problem != null) {
-            err.println(name + ": " + problem + " (see '" + name + " --help')");
-            return new Parsed(null, null, 2);
-        }
-        return new Parsed(starter, new EventLog(err, o.logFormat, o.verbose), 0);
+        return new Parsed(starter, log, EXIT_OK);
     }
 
-    /** Starts what was parsed; on a refusal prints one line and returns null with the exit code set. */
+    /** What is wrong, in the command's words: an unknown service or word names the services and the closest one. */
+    private static String usageError(ParameterException e) {
+        if (!(e instanceof UnmatchedArgumentException unmatched) || unmatched.getUnmatched().isEmpty()) {
+            return Formats.escape(e.getMessage());
+        }
+        String word = unmatched.getUnmatched().get(0);
+        String shown = "'" + Formats.escape(word) + "'";
+        Object command = e.getCommandLine().getCommand();
+        if (word.startsWith("-")) {
+            if (command instanceof ExecCommand exec && !exec.program.isEmpty()) {
+                return shown + " is not an option of exec; a program's arguments go after --, as in 'sockserve exec "
+                        + "--listen URL -- " + exec.program.get(0) + " " + Formats.escape(word) + "'";
+            }
+            List<String> close = unmatched.getSuggestions();
+            String where = command instanceof Sockserve ? "sockserve (options go after the service, as in "
+                    + "'sockserve echo -v')" : e.getCommandLine().getCommandSpec().qualifiedName();
+            return shown + " is not an option of " + where
+                    + (close.isEmpty() ? "" : "; did you mean " + close.get(0) + "?");
+        }
+        String services = "the services are " + String.join(", ", serviceNames());
+        String closest = closest(word, serviceNames());
+        String suggestion = closest == null ? "" : "; did you mean '" + closest + "'?";
+        if (command instanceof Sockserve) {
+            return shown + " is not a service; " + services + suggestion;
+        }
+        if (serviceNames().contains(word)) {
+            return "one service at a time: " + shown + " after " + e.getCommandLine().getCommandName()
+                    + " (run one sockserve per service, or give several --listen to one)";
+        }
+        return "unexpected " + shown + ": " + e.getCommandLine().getCommandName() + " takes options only; " + services
+                + suggestion;
+    }
+
+    /** The name closest to {@code word} by edit distance, if close enough to be a typing slip. */
+    static String closest(String word, List<String> names) {
+        String best = null;
+        int bestDistance = Integer.MAX_VALUE;
+        String lower = word.toLowerCase(java.util.Locale.ROOT);
+        for (String name : names) {
+            int d = distance(lower, name);
+            if (d < bestDistance) {
+                best = name;
+                bestDistance = d;
+            }
+        }
+        return bestDistance <= Math.max(1, Math.min(3, word.length() / 2)) ? best : null;
+    }
+
+    private static int distance(String a, String b) {
+        int[] previous = new int[b.length() + 1];
+        int[] current = new int[b.length() + 1];
+        for (int j = 0; j <= b.length(); j++) {
+            previous[j] = j;
+        }
+        for (int i = 1; i <= a.length(); i++) {
+            current[0] = i;
+            for (int j = 1; j <= b.length(); j++) {
+                int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
+                current[j] = Math.min(Math.min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + cost);
+            }
+            int[] swap = previous;
+            previous = current;
+            current = swap;
+        }
+        return previous[b.length()];
+    }
+
+    /**
+     * Starts what was parsed; on a refusal prints one line and returns null with the exit code set: 2 for
+     * what the command line got wrong, 1 for what the system refused (address in use, permission denied).
+     */
     static Serving start(Parsed parsed, PrintStream err, int[] exitCode) {
         try {
             return parsed.starter().start(parsed.log());
         } catch (IllegalArgumentException e) {
-            err.println("sockserve: " + e.getMessage());
-            exitCode[0] = 2;
+            parsed.log().refused(e.getMessage());
+            exitCode[0] = EXIT_USAGE;
         } catch (UncheckedIOException | IllegalStateException e) {
-            err.println("sockserve: " + e.getMessage());
-            exitCode[0] = 1;
+            parsed.log().refused(e.getMessage()); // the core's: "cannot listen on tcp 127.0.0.1:7: Address already in use"
+            exitCode[0] = EXIT_FAILED;
         }
         return null;
     }
@@ -198,7 +278,7 @@ public final class Sockserve {
             System.exit(parsed.exitCode());
         }
         parsed.log().takeOverJavaLogging();
-        int[] exitCode = {0};
+        int[] exitCode = {EXIT_OK};
         Serving serving = start(parsed, System.err, exitCode);
         if (serving == null) {
             System.exit(exitCode[0]);
@@ -208,9 +288,10 @@ public final class Sockserve {
         try {
             serving.serve();
         } catch (RuntimeException e) {
-            parsed.log().error("serving failed: " + e);
-            System.exit(1);
+            parsed.log().error("serving failed: " + e, e);
+            serving.close();
+            System.exit(EXIT_FAILED);
         }
-        System.exit(0);
+        System.exit(EXIT_OK);
     }
 }

@@ -3,6 +3,7 @@ package dev.sockserve.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.sockserve.LeakCheck;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.net.InetAddress;
@@ -10,6 +11,7 @@ import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -17,7 +19,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 
 /** Wrong flags, addresses, rules and programs are refused at start-up with one line naming them; help says it all. */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
-@ExtendWith(NoLeaks.class)
+@ExtendWith(LeakCheck.class)
 class CommandLineTest {
 
     private static void assertRefused(int exitCode, String named, String... args) {
@@ -44,12 +46,13 @@ class CommandLineTest {
 
     @Test
     void badNumbersAndDurationsAreNamed() {
-        assertRefused(2, "-c", "echo", "--listen", "tcp://127.0.0.1:0", "-c", "0");
+        assertRefused(2, "-c must be at least 1, was 0", "echo", "--listen", "tcp://127.0.0.1:0", "-c", "0");
         assertRefused(2, "-c needs", "echo", "--listen", "tcp://127.0.0.1:0", "-c", "4", "--concurrency", "synchronous");
         assertRefused(2, "'soon'", "echo", "--listen", "tcp://127.0.0.1:0", "--grace", "soon");
         assertRefused(2, "-C", "echo", "--listen", "tcp://127.0.0.1:0", "-C", "many");
         assertRefused(2, "--concurrency", "echo", "--listen", "tcp://127.0.0.1:0", "--concurrency", "forks");
-        assertRefused(2, "--read-spin must be at most 1s", "echo", "--listen", "tcp://127.0.0.1:0", "--read-spin", "2s");
+        assertRefused(2, "--read-spin must be between 0 and 1 second, was 2s", "echo", "--listen", "tcp://127.0.0.1:0",
+                "--read-spin", "2s");
         assertRefused(2, "'fast'", "echo", "--listen", "tcp://127.0.0.1:0", "--read-spin", "fast");
     }
 
@@ -61,6 +64,8 @@ class CommandLineTest {
             assertRefused(2, "line 3", "echo", "--listen", "tcp://127.0.0.1:0", "--rules", rules.toString());
             Files.writeString(rules, "127.0.0.1:permit\n");
             assertRefused(2, "line 1", "echo", "--listen", "tcp://127.0.0.1:0", "--rules", rules.toString());
+            Files.writeString(rules, "127.0.0.1:allow\n..:allow\n");
+            assertRefused(2, "line 2", "echo", "--listen", "tcp://127.0.0.1:0", "--rules", rules.toString());
         } finally {
             Files.delete(rules);
         }
@@ -77,6 +82,51 @@ class CommandLineTest {
     void noServiceIsAUsageError() {
         assertRefused(2, "sockserve --help");
         assertRefused(2, "nonsense", "nonsense");
+    }
+
+    @Test
+    void anUnknownServiceNamesTheServicesAndTheClosest() {
+        assertRefused(2, "'ecoh' is not a service; the services are echo, discard, daytime, qotd, chargen, time, exec; "
+                + "did you mean 'echo'?", "ecoh");
+        assertRefused(2, "the services are echo", "zzzzzzzz");
+        assertRefused(2, "unexpected 'daytimes': echo takes options only; the services are echo, discard, daytime, "
+                + "qotd, chargen, time, exec; did you mean 'daytime'?", "echo", "daytimes");
+        assertRefused(2, "one service at a time", "echo", "time");
+        assertRefused(2, "did you mean --listen?", "echo", "--lisen", "tcp://127.0.0.1:0");
+    }
+
+    @Test
+    void aProgramsArgumentsWithoutTheDashesAreExplained() {
+        assertRefused(2, "'-n' is not an option of exec; a program's arguments go after --, as in 'sockserve exec "
+                + "--listen URL -- cat -n'", "exec", "--listen", "tcp://127.0.0.1:0", "cat", "-n");
+    }
+
+    @Test
+    void theCoresRefusalNamesTheFlagAndTheValueAsWritten() {
+        assertRefused(2, "--backlog must be at least 1, was 0", "echo", "--listen", "tcp://127.0.0.1:0", "--backlog", "0");
+        assertRefused(2, "--max-packet-size must be 1..65535, was 70000", "echo", "--max-packet-size", "70000");
+        assertRefused(2, "--read-spin must be between 0 and 1 second, was 2s", "echo", "--read-spin", "2s");
+        assertRefused(2, "--write-timeout must be positive, was 0s", "echo", "--write-timeout", "0");
+        Harness.Refusal refusal = Harness.refuse("echo", "--read-spin", "1500ms");
+        assertTrue(refusal.message().contains("was 1500ms") && !refusal.message().contains("PT"), refusal.message());
+    }
+
+    @Test
+    void withJsonLogsARefusalAfterParsingIsOneJsonObject() {
+        for (String[] args : List.of(new String[] {"echo", "--log-format", "json", "--backlog", "0"},
+                new String[] {"echo", "--log-format", "json", "--rules", "/nonexistent/access.rules"})) {
+            Harness.Refusal refusal = Harness.refuse(args);
+            assertEquals(2, refusal.exitCode(), refusal.message());
+            String line = refusal.message().strip();
+            assertTrue(line.startsWith("{\"time\":") && line.endsWith("}") && line.contains("\"event\":\"error\""),
+                    line);
+        }
+    }
+
+    @Test
+    void aRulesFileThatCannotBeReadGivesTheSystemsReason() {
+        assertRefused(2, "/nonexistent/access.rules: No such file or directory", "echo", "--rules",
+                "/nonexistent/access.rules");
     }
 
     @Test
@@ -114,6 +164,9 @@ class CommandLineTest {
         assertTrue(exec.contains("TCPREMOTEIP") && exec.contains("Default -c: 40"), exec);
         String top = help("--help");
         assertTrue(top.contains("tcp://127.0.0.1:7007") && top.contains("exec"), top);
+        String echo = help("echo", "--help");
+        assertTrue(echo.contains("Default: 10s.") && echo.contains("Default: 50us.") && echo.contains("Default: 1m.")
+                && !echo.contains("PT"), echo);
     }
 
     private static long countDefaults(String help) {

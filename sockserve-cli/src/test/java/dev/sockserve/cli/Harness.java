@@ -2,12 +2,14 @@ package dev.sockserve.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import dev.sockserve.Await;
+import java.io.BufferedReader;
 import java.io.ByteArrayOutputStream;
 import java.io.File;
 import java.io.IOException;
+import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -17,9 +19,15 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
-/** What the command's tests share: a server in this JVM or in a child JVM, a python3 client, a leak check. */
+/**
+ * What the command's tests share: a server in this JVM or in a child JVM, a python3 client. The leak check
+ * and the waits come from the core's test kit ({@link dev.sockserve.LeakCheck}, {@link dev.sockserve.Await}).
+ */
 final class Harness {
 
     private Harness() {
@@ -93,9 +101,53 @@ final class Harness {
         return new ProcessBuilder(command);
     }
 
+    /**
+     * A port that was free a moment ago. Racy (another process may take it before the command binds it):
+     * the tests bind port 0 and read the bound address instead ({@link #startChild}); ExecTest still uses it.
+     */
     static int freePort() throws IOException {
         try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             return s.getLocalPort();
+        }
+    }
+
+    /** The command as a child JVM, with what it printed until it said where it serves. */
+    record Child(Process process, List<String> boundAddresses) {
+        /** The port of the {@code i}th listener. */
+        int port(int i) {
+            String bound = boundAddresses.get(i);
+            return Integer.parseInt(bound.substring(bound.lastIndexOf(':') + 1));
+        }
+    }
+
+    /**
+     * Starts the command as a child JVM with {@code -v} and waits for its "serving ADDRESS, ..." line, so its
+     * listeners can bind port 0; the rest of its standard error is copied to ours.
+     */
+    static Child startChild(List<String> args) throws Exception {
+        List<String> verbose = new ArrayList<>(args);
+        verbose.add(1, "-v");
+        Process process = childJvm(verbose).start();
+        var err = new BufferedReader(new InputStreamReader(process.getErrorStream(), StandardCharsets.UTF_8));
+        CompletableFuture<List<String>> serving = new CompletableFuture<>();
+        Thread.ofVirtual().start(() -> {
+            try {
+                for (String line; (line = err.readLine()) != null;) {
+                    System.err.println(line);
+                    if (!serving.isDone() && line.startsWith("sockserve: serving ")) {
+                        serving.complete(List.of(line.substring("sockserve: serving ".length()).split(", ")));
+                    }
+                }
+            } catch (IOException ended) {
+                // the process is gone
+            }
+            serving.completeExceptionally(new AssertionError("the command ended without serving"));
+        });
+        try {
+            return new Child(process, serving.get(Await.DEADLINE.toSeconds(), TimeUnit.SECONDS));
+        } catch (ExecutionException | TimeoutException e) {
+            process.destroyForcibly().waitFor();
+            throw new AssertionError("the command did not say where it serves", e);
         }
     }
 
@@ -195,96 +247,5 @@ final class Harness {
         try (var paths = Files.walk(dir)) {
             paths.sorted((a, b) -> b.getNameCount() - a.getNameCount()).map(Path::toFile).forEach(File::delete);
         }
-    }
-
-    // ---- the leak check ----
-
-    private static final java.util.concurrent.atomic.AtomicBoolean WARM = new java.util.concurrent.atomic.AtomicBoolean();
-
-    /**
-     * Lets the JDK open what it keeps for the life of the process (the virtual-thread read and write
-     * pollers) before the first count, so that it is not taken for a test's leak.
-     */
-    @SuppressWarnings("try") // closed early on purpose, to end the blocked threads
-    private static void warmUp() {
-        try { // temporary names come from SecureRandom, which keeps /dev/random and /dev/urandom open
-            Files.delete(Files.createTempDirectory("sockserve-warm-up-"));
-        } catch (IOException e) {
-            throw new IllegalStateException("warm-up failed", e);
-        }
-        try (var listener = java.nio.channels.ServerSocketChannel.open()
-                .bind(new java.net.InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
-                var client = java.nio.channels.SocketChannel.open(listener.getLocalAddress());
-                var accepted = listener.accept()) {
-            Thread writer = Thread.ofVirtual().start(() -> {
-                try { // more than the socket buffers hold: the virtual thread parks on the write poller
-                    client.write(java.nio.ByteBuffer.allocate(16 << 20));
-                } catch (IOException ignored) {
-                    // closed below
-                }
-            });
-            Thread reader = Thread.ofVirtual().start(() -> {
-                try {
-                    accepted.read(java.nio.ByteBuffer.allocate(16));
-                } catch (IOException ignored) {
-                    // closed below
-                }
-            });
-            Thread.sleep(200);
-            client.close();
-            accepted.close();
-            writer.join();
-            reader.join();
-        } catch (IOException | InterruptedException e) {
-            throw new IllegalStateException("warm-up failed", e);
-        }
-    }
-
-    /** Descriptors, sockserve-* platform threads and child processes, before a test. */
-    record Resources(int fds, List<String> threads, List<Long> children) {
-        static Resources now() {
-            if (WARM.compareAndSet(false, true)) {
-                warmUp();
-            }
-            String[] fds = new File("/proc/self/fd").list();
-            List<String> threads = Thread.getAllStackTraces().keySet().stream()
-                    .filter(t -> !t.isVirtual() && t.getName().startsWith("sockserve-"))
-                    // the core's one process-wide thread is not a leak
-                    .filter(t -> !t.getName().equals("sockserve-io-watchdog")).map(Thread::getName).toList();
-            List<Long> children = ProcessHandle.current().children().map(ProcessHandle::pid).toList();
-            return new Resources(fds == null ? 0 : fds.length, threads, children);
-        }
-    }
-
-    /** Fails when, a few seconds after a test, more is held than before it. */
-    static void assertNoLeak(Resources before) throws InterruptedException {
-        Resources after = Resources.now();
-        for (int i = 0; i < 100 && leaked(before, after); i++) {
-            Thread.sleep(50);
-            after = Resources.now();
-        }
-        final Resources last = after;
-        assertTrue(last.fds() <= before.fds(), () -> "descriptors leaked: " + before.fds() + " before, " + last.fds()
-                + " after: " + describeFds());
-        assertTrue(last.threads().isEmpty() || before.threads().containsAll(last.threads()),
-                () -> "threads leaked: " + last.threads());
-        assertTrue(before.children().containsAll(last.children()), () -> "child processes left: " + last.children());
-    }
-
-    private static String describeFds() {
-        StringBuilder out = new StringBuilder();
-        for (String fd : new File("/proc/self/fd").list()) {
-            try {
-                out.append(fd).append("->").append(Files.readSymbolicLink(Path.of("/proc/self/fd", fd))).append(' ');
-            } catch (IOException gone) {
-                // closed meanwhile
-            }
-        }
-        return out.toString();
-    }
-
-    private static boolean leaked(Resources before, Resources after) {
-        return after.fds() > before.fds() || !before.threads().containsAll(after.threads())
-                || !before.children().containsAll(after.children());
     }
 }

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.sockserve.LeakCheck;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
@@ -25,7 +26,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * the server.
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
-@ExtendWith(NoLeaks.class)
+@ExtendWith(LeakCheck.class)
 class ServicesTest {
 
     private static final List<String> KINDS = List.of("tcp", "udp", "unix", "unix-dgram");
@@ -171,29 +172,34 @@ class ServicesTest {
         try (var server = Harness.start("echo", "--listen", "udp://127.0.0.1:0", "-v")) {
             String target = targetOf(server.address(0));
             int port = Integer.parseInt(target.substring(target.lastIndexOf(':') + 1));
-            // a client on the echo port 7007 of another sockserve: answering it could start a loop
+            // a client on a service port of another sockserve (7007, ...): answering it could start a loop.
+            // It takes the first of the unprivileged service ports that is free, so the check never skips.
+            String servicePorts = Gatekeeper.SERVICE_PORTS.stream().filter(p -> p >= 1024).sorted()
+                    .map(String::valueOf).collect(java.util.stream.Collectors.joining(","));
             String out = Harness.run(List.of("python3", "-c", """
                     import socket, sys
-                    def ask(source_port):
-                        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                        s.bind(('127.0.0.1', source_port))
-                        s.settimeout(1.0)
-                        s.sendto(b'ping', ('127.0.0.1', int(sys.argv[1])))
-                        try:
-                            return s.recv(100).decode()
-                        except socket.timeout:
-                            return 'NOREPLY'
-                        finally:
-                            s.close()
-                    print(ask(0), end=' ')
-                    try:
-                        print(ask(7007))
-                    except OSError:
-                        print('BUSY')
-                    """, String.valueOf(port)), 20);
-            if (!out.strip().endsWith("BUSY")) { // port 7007 taken on this machine: the guard cannot be shown
-                assertEquals("ping NOREPLY", out.strip());
-            }
+                    def ask(source_ports):
+                        for source_port in source_ports:
+                            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                            try:
+                                s.bind(('127.0.0.1', source_port))
+                            except OSError:
+                                s.close()
+                                continue
+                            s.settimeout(1.0)
+                            s.sendto(b'ping', ('127.0.0.1', int(sys.argv[1])))
+                            try:
+                                return s.recv(100).decode()
+                            except socket.timeout:
+                                return 'NOREPLY'
+                            finally:
+                                s.close()
+                        return 'ALL-BUSY'
+                    print(ask([0]), ask([int(p) for p in sys.argv[2].split(',')]))
+                    """, String.valueOf(port), servicePorts), 20);
+            assertEquals("ping NOREPLY", out.strip(), "from an ordinary port: answered; from a service port: not");
+            assertTrue(server.log.toString(StandardCharsets.UTF_8).contains("loop guard: source port 70"), server.log
+                    .toString(StandardCharsets.UTF_8));
         }
     }
 

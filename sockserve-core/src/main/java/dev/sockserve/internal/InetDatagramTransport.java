@@ -24,7 +24,11 @@ public final class InetDatagramTransport implements DatagramTransport {
     public Received receive(ByteBuffer dst) throws IOException {
         int start = dst.position();
         SocketAddress sender = channel.receive(dst);
-        return sender == null ? null : new Received(sender, dst.position() - start);
+        if (sender == null) {
+            return null;
+        }
+        // the JDK drops what did not fit: a full buffer means "this long, or longer"
+        return new Received(sender, dst.hasRemaining() ? dst.position() - start : -1);
     }
 
     @Override

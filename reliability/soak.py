@@ -2,7 +2,7 @@
 
 One ./sockserve echo process serves TCP, UDP and a Unix stream socket for MINUTES minutes under mixed
 load, with the fault suite's faults mixed in: resets mid-request, half-closes, stalled clients against
---read-timeout, clients that never read against --write-timeout, and a burst of connections every two
+--read-timeout, clients that never read against --write-timeout, and a burst of connections at 30 s and every two
 minutes that exhausts its descriptors (it runs under prlimit --nofile). Every echo is compared byte for
 byte with what was sent; the server's RSS, descriptors and threads are sampled every 10 seconds.
 At the end: SIGTERM, exit status 0 expected, and the report (lost and corrupted echoes must be 0; the RSS
@@ -216,8 +216,11 @@ def nonreader_worker(stats, addr, stop, write_timeout):
 
 
 def exhaust_worker(stats, addr, stop, srv_pid):
-    """Every 2 minutes, 2,500 connections at once (the server has 2,048 descriptors), held 3 s."""
-    while not stop.wait(120):
+    """At 30 s and then every 2 minutes, 2,500 connections at once (the server has 2,048 descriptors),
+    held 3 s: the first within the first minute, so the RSS after it includes the burst's high-water mark."""
+    wait = 30
+    while not stop.wait(wait):
+        wait = 120
         socks = []
         for _ in range(2500):
             s = socket.socket()

@@ -714,10 +714,12 @@ def main():
         for thunk in CASES[name]:
             try:
                 r = thunk().result()
+                r["key"] = name
                 log(f"  {'PASS' if r['passed'] else 'FAIL'} {r['case']} ({r['variant']}) in {r['seconds']}s")
             except Fail as e:
                 log(f"  FAIL {name}: {e}")
-                r = {"case": name, "variant": "", "passed": False, "failures": [str(e)], "figures": {}}
+                r = {"case": name, "key": name, "variant": "", "passed": False, "failures": [str(e)],
+                     "figures": {}}
             results.append(r)
     log("")
     for r in results:

@@ -697,7 +697,6 @@ CASES = {
         ("threads -c 1000", ["--concurrency", "threads", "-c", "1000"]),
         ("virtual -c 1000", ["--concurrency", "virtual", "-c", "1000"]),
         ("exec -c 1000", ["-c", "1000"]))],
-    "handler-crashes-virtual": [lambda: case_handler_crashes("virtual")],
     "handler-crashes": [lambda: case_handler_crashes("virtual"), lambda: case_handler_crashes("threads"),
                         lambda: case_handler_crashes("synchronous"),
                         lambda: case_handler_crashes("synchronous", ["runtime", "io", "after"])],

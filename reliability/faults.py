@@ -130,7 +130,7 @@ def check_monitor(case, mon):
 def check_counts(case, counts, left, allowed):
     case.fig("outcomes", counts)
     if left:
-        case.fail(f"{left} attempts not made before the case's time limit")
+        case.fail(f"{left} attempts not made (the case's time limit passed, or the server stopped answering)")
     bad = {k: v for k, v in counts.items() if k not in allowed}
     if bad:
         case.fail(f"unexpected outcomes: {bad}")
@@ -446,8 +446,11 @@ def case_handler_crashes(policy, kinds=("runtime", "io", "error", "stack", "afte
     run_parallel(4, lambda i: udp_crash(addr, kinds[i % k] if i % 2 else "ok", i), range(50), time.monotonic() + 60)
     park_handlers(addr, b"ok park\n")
     if any(c.startswith("client error") or " got " in c for c in warm_counts) or not srv.alive():
+        errors = [l for l in srv.log_lines() if l.startswith("Exception in thread")]
         case.fail(f"the server stopped answering during the warm-up (50 crashes): {warm_counts}; "
-                  f"its log: {srv.log_tail(12)}")
+                  f"its log: {errors[:2] or srv.log_tail(3)}")
+        case.fig("exit status on SIGTERM", srv.stop())
+        return case
     base = settle(srv, 2.0)
     total = crashes + crashes // 4
 

@@ -181,7 +181,7 @@ def case_resets(policy):
 
 def case_halfclose(policy):
     """Half-closes: send, shutdown(SHUT_WR), read the whole echo, compare."""
-    total = n(20_000)
+    total = n(50_000)
     port = free_port()
     argv = sockserve("echo", port, "--concurrency", policy)
     case = Case("half-closes", policy, f"{total:,} connections: send 0 B to 1 MB, shutdown(SHUT_WR), read the "

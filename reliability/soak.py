@@ -4,7 +4,8 @@ One ./sockserve echo process serves TCP, UDP and a Unix stream socket for MINUTE
 load, with the fault suite's faults mixed in: resets mid-request, half-closes, stalled clients against
 --read-timeout, clients that never read against --write-timeout, and a burst of connections at 30 s and every two
 minutes that exhausts its descriptors (it runs under prlimit --nofile). Every echo is compared byte for
-byte with what was sent; the server's RSS, descriptors and threads are sampled every 10 seconds.
+byte with what was sent; the server's RSS, descriptors and threads are sampled every 10 seconds, and at the end its heap after
+a full GC (jcmd), which tells a leak from a heap the JVM grew and kept.
 At the end: SIGTERM, exit status 0 expected, and the report (lost and corrupted echoes must be 0; the RSS
 should be flat after the first minute)."""
 
@@ -12,6 +13,7 @@ import argparse
 import json
 import os
 import random
+import re
 import selectors
 import signal
 import socket
@@ -246,6 +248,19 @@ def exhaust_worker(stats, addr, stop, srv_pid):
         stats.add("fault: descriptor exhaustion burst", f"bursts (server peak {peak} descriptors of {NOFILE})")
 
 
+def live_heap(pid):
+    """A full GC (jcmd GC.run), then the heap's committed and used MB: what is still referenced after
+    a collection, so a leak shows as growth here and not only in the RSS."""
+    jcmd = os.path.join(os.environ["JAVA_HOME"], "bin", "jcmd")
+    try:
+        subprocess.run([jcmd, str(pid), "GC.run"], capture_output=True, timeout=60)
+        out = subprocess.run([jcmd, str(pid), "GC.heap_info"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(r"committed (\d+)K, used (\d+)K", out)
+    return {"committed_mb": round(int(m.group(1)) / 1024), "used_mb": round(int(m.group(2)) / 1024)} if m else None
+
+
 def main():
     parser = argparse.ArgumentParser(prog="soak", description=__doc__.split("\n\n")[1].replace("\n", " "))
     parser.add_argument("minutes", nargs="?", type=float, default=10.0)
@@ -284,6 +299,7 @@ def main():
     for t in threads:
         t.start()
     samples = []
+    report_heap = {}
     end = t0 + opts.minutes * 60
     while time.monotonic() < end and srv.alive():
         time.sleep(min(10, max(0, end - time.monotonic())))
@@ -300,10 +316,14 @@ def main():
     for t in threads:
         t.join(90)
     alive = srv.alive()
+    if alive:
+        report_heap["heap_at_end"] = live_heap(srv.pid)
+        report_heap["rss_after_gc_mb"] = round(rss_mb(srv.pid), 1)
+        log(f"  heap after a full GC at the end: {report_heap['heap_at_end']}, RSS {report_heap['rss_after_gc_mb']} MB")
     status = srv.stop(60)
     report = {"commit": commit, "date": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime()), "minutes": opts.minutes,
               "server": f"prlimit --nofile={NOFILE}:{NOFILE} -- {' '.join(argv)}", "counts": stats.counts,
-              "samples": samples, "alive_at_end": alive, "exit_status": status}
+              "samples": samples, "alive_at_end": alive, "exit_status": status, **report_heap}
     lost = sum(v for k, d in stats.counts.items() if not k.startswith("fault") for o, v in d.items()
                if o.startswith("lost"))
     corrupted = sum(d.get("corrupted", 0) for d in stats.counts.values())

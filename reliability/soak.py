@@ -2,12 +2,12 @@
 
 One ./sockserve echo process serves TCP, UDP and a Unix stream socket for MINUTES minutes under mixed
 load, with the fault suite's faults mixed in: resets mid-request, half-closes, stalled clients against
---read-timeout, clients that never read against --write-timeout, and a burst of connections at 30 s and every two
-minutes that exhausts its descriptors (it runs under prlimit --nofile). Every echo is compared byte for
-byte with what was sent; the server's RSS, descriptors and threads are sampled every 10 seconds, and at the end its heap after
-a full GC (jcmd), which tells a leak from a heap the JVM grew and kept.
-At the end: SIGTERM, exit status 0 expected, and the report (lost and corrupted echoes must be 0; the RSS
-should be flat after the first minute)."""
+--read-timeout, clients that never read against --write-timeout, and a burst of connections at 30 s
+and every two minutes that exhausts its descriptors (it runs under prlimit --nofile). Every echo is
+compared byte for byte with what was sent; the server's RSS, descriptors and threads are sampled every
+10 seconds, and at the end its heap after a full GC (jcmd), which tells a leak from a heap the JVM grew
+and kept. Then SIGTERM, exit status 0 expected, and the report (lost and corrupted echoes must be 0;
+the RSS should be flat after the first minute)."""
 
 import argparse
 import json

@@ -6,6 +6,10 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v tcpserver >/dev/null 2>&1 || need+=(ucspi-tcp)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)     # TLS tests: s_client, and the test certificates
+command -v haproxy >/dev/null 2>&1 || need+=(haproxy)     # the PROXY protocol behind a real load balancer
+command -v stunnel4 >/dev/null 2>&1 || need+=(stunnel4)   # forward's peer in the benchmark
+command -v cc >/dev/null 2>&1 || need+=(gcc)              # the benchmark's native load generator
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing: ${need[*]}"

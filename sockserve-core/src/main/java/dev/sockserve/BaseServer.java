@@ -1,7 +1,9 @@
 package dev.sockserve;
 
+import dev.sockserve.internal.Addresses;
 import dev.sockserve.internal.Errors;
-import dev.sockserve.internal.ReadSpin;
+import dev.sockserve.internal.JdkWarmUp;
+import dev.sockserve.internal.ReadPacing;
 import dev.sockserve.internal.ServeLoop;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -68,7 +70,7 @@ public abstract class BaseServer<R> implements AutoCloseable {
     private final ServerOptions options;
     private final Concurrency concurrency;
     private final RequestCycle<R> cycle;
-    private final ReadSpin readSpin;
+    private final ReadPacing readPacing;
     private final Lifecycle<R> lifecycle;
 
     /**
@@ -84,13 +86,13 @@ public abstract class BaseServer<R> implements AutoCloseable {
         this.options = Objects.requireNonNull(options, "options");
         this.concurrency = options.concurrency().orElse(defaultConcurrency);
         this.cycle = new RequestCycle<>(this, options, concurrency.maxInFlight().orElse(0));
-        this.readSpin = options.readSpin().isZero() ? ReadSpin.NEVER : new ReadSpin(options.readSpin(), cycle::active);
+        this.readPacing = new ReadPacing(options.readSpin(), cycle::active);
         this.lifecycle = new Lifecycle<>(this, cycle);
     }
 
-    /** When a handler about to block in a read may first look for bytes on the spot (see {@link ServerOptions#readSpin()}). */
-    ReadSpin readSpin() {
-        return readSpin;
+    /** What a handler about to block in a read does first (see {@link ServerOptions#readSpin()}). */
+    ReadPacing readPacing() {
+        return readPacing;
     }
 
     // ---- what each transport provides ----
@@ -188,6 +190,7 @@ public abstract class BaseServer<R> implements AutoCloseable {
                 throw new IllegalArgumentException("connection steps apply to stream servers only, not "
                         + transportName() + " " + describe(requestedAddress));
             }
+            JdkWarmUp.run(); // what the JDK would make lazily, made before descriptors can run out
             serverBind();
             serverActivate();
             cycle.dispatch(Dispatch.of(concurrency, this));

@@ -1,5 +1,6 @@
 package dev.sockserve;
 
+import dev.sockserve.internal.Addresses;
 import dev.sockserve.internal.ChildReaper;
 import dev.sockserve.internal.Posix;
 import dev.sockserve.internal.SocketFd;

@@ -46,8 +46,21 @@ public interface ConnectionStep {
         return getClass().getSimpleName();
     }
 
+    /**
+     * The level at which its refusals are logged, unless a {@link RequestRefusedException} says otherwise:
+     * INFO by default; a step whose failures mean a misconfiguration or an attack says WARNING.
+     */
+    default System.Logger.Level refusalLevel() {
+        return System.Logger.Level.INFO;
+    }
+
     /** A step from a name, a deadline and a body. */
     static ConnectionStep of(String name, Duration deadline, ConnectionStep body) {
+        return of(name, deadline, System.Logger.Level.INFO, body);
+    }
+
+    /** A step from a name, a deadline, the level of its refusals and a body. */
+    static ConnectionStep of(String name, Duration deadline, System.Logger.Level refusalLevel, ConnectionStep body) {
         Objects.requireNonNull(name, "name");
         Objects.requireNonNull(body, "body");
         if (deadline.isNegative() || deadline.isZero()) {
@@ -67,6 +80,11 @@ public interface ConnectionStep {
             @Override
             public String name() {
                 return name;
+            }
+
+            @Override
+            public System.Logger.Level refusalLevel() {
+                return refusalLevel;
             }
         };
     }

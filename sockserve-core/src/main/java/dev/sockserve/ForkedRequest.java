@@ -1,5 +1,6 @@
 package dev.sockserve;
 
+import dev.sockserve.internal.Addresses;
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
 import java.io.IOException;

@@ -1,5 +1,6 @@
 package dev.sockserve;
 
+import dev.sockserve.internal.Addresses;
 import dev.sockserve.internal.Cidr;
 import dev.sockserve.internal.ProxyHeaderParser;
 import java.io.EOFException;
@@ -72,7 +73,8 @@ public final class ProxyProtocol {
     }
 
     ConnectionStep step() {
-        return ConnectionStep.of("proxy", timeout, this::readHeader);
+        // an untrusted peer or a bad header is a misconfigured proxy or an attack: logged without -v
+        return ConnectionStep.of("proxy", timeout, System.Logger.Level.WARNING, this::readHeader);
     }
 
     private void readHeader(RequestContext request) throws IOException {

@@ -1,5 +1,6 @@
 package dev.sockserve;
 
+import dev.sockserve.internal.Addresses;
 import java.net.SocketAddress;
 import java.nio.channels.ByteChannel;
 import java.nio.channels.SocketChannel;

@@ -231,14 +231,14 @@ final class RequestCycle<R> {
         try {
             step.apply(request);
         } catch (RequestRefusedException e) {
-            failure = new Refusal(step.name() + ": " + e.getMessage(), e.level());
+            failure = new Refusal(step.name() + ": " + e.getMessage(), e.level().orElse(step.refusalLevel()));
         } catch (IOException | RuntimeException e) {
-            failure = new Refusal(step.name() + " failed: " + e, Level.INFO);
+            failure = new Refusal(step.name() + " failed: " + e, step.refusalLevel());
         }
         deadline.cancel(false);
         if (overran.get()) {
             return Optional.of(new Refusal(step.name() + " did not finish within " + Durations.format(step.deadline()),
-                    Level.INFO));
+                    step.refusalLevel()));
         }
         return Optional.ofNullable(failure);
     }

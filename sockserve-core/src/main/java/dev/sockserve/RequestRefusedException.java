@@ -6,11 +6,11 @@ package dev.sockserve;
  */
 public class RequestRefusedException extends RuntimeException {
 
-    private final transient System.Logger.Level level;
+    private final transient System.Logger.Level level; // null: the step's refusalLevel()
 
-    /** A refusal logged at INFO. */
+    /** A refusal logged at the step's {@link ConnectionStep#refusalLevel()}. */
     public RequestRefusedException(String reason) {
-        this(reason, System.Logger.Level.INFO);
+        this(reason, null);
     }
 
     /** A refusal logged at {@code level} (a failed TLS handshake is routine: DEBUG). */
@@ -19,7 +19,8 @@ public class RequestRefusedException extends RuntimeException {
         this.level = level;
     }
 
-    public System.Logger.Level level() {
-        return level;
+    /** The level it is logged at; empty for the step's own. */
+    public java.util.Optional<System.Logger.Level> level() {
+        return java.util.Optional.ofNullable(level);
     }
 }

@@ -199,9 +199,10 @@ public final class ServerOptions {
     }
 
     /**
-     * How long one write on a stream connection may make no progress before the connection is closed and
-     * the write fails with a {@link java.net.SocketTimeoutException}; Java sockets time out reads only. A
-     * peer that reads slowly but steadily is never cut. Default 60 seconds; checked about once a second.
+     * How long one write on a stream connection may make no progress before the connection is reset (so
+     * the kernel drops what the peer never took) and the write fails with a
+     * {@link java.net.SocketTimeoutException}; Java sockets time out reads only. A peer that reads slowly
+     * but steadily is never cut. Default 60 seconds; enforced at the deadline by one watchdog thread.
      */
     public Optional<Duration> writeTimeout() {
         return Optional.ofNullable(writeTimeout);

@@ -1,6 +1,7 @@
 package dev.sockserve;
 
 import dev.sockserve.internal.ChannelStreams;
+import dev.sockserve.internal.TlsChannel;
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
 import java.io.IOException;
@@ -69,8 +70,10 @@ public abstract class StreamRequestHandler extends BaseRequestHandler<SocketChan
     }
 
     /**
-     * How many bytes {@code rfile()} reads ahead at most; 0 for no read-ahead. Default 8192. The buffer is
-     * lent to the connection only while it holds unread bytes: an idle connection keeps none.
+     * How many bytes {@code rfile()} reads ahead at most. Default 8192 (Python's buffer size). 0 means no
+     * read-ahead, as in Python: {@code rfile()} then never takes a byte past what the caller asked for, so
+     * the rest can be read from {@link #request()} directly. The buffer is lent to the connection only
+     * while it holds unread bytes: an idle connection keeps none.
      */
     protected int rbufsize() {
         return 8192;
@@ -121,13 +124,16 @@ public abstract class StreamRequestHandler extends BaseRequestHandler<SocketChan
         if (context().channelWrapped()) {
             // a connection step wrapped the socket (TLS): the handler reads and writes through the wrapper
             ByteChannel wrapped = context().channel().orElseThrow();
+            if (wrapped instanceof TlsChannel tls) {
+                tls.timeouts(timeout().orElse(null), server().options().writeTimeout().orElse(null));
+            }
             rfile = new BufferedInputStream(Channels.newInputStream(wrapped), Math.max(rbufsize(), 1));
             OutputStream out = Channels.newOutputStream(wrapped);
             wfile = wbufsize() > 0 ? new BufferedOutputStream(out, wbufsize()) : out;
             return;
         }
         streams = new ChannelStreams(connection, clientAddress(), timeout().orElse(null),
-                server().options().writeTimeout().orElse(null), server().readSpin());
+                server().options().writeTimeout().orElse(null), server().readPacing());
         rfile = streams.input(Math.max(rbufsize(), 0));
         wfile = wbufsize() > 0 ? new BufferedOutputStream(streams.output(), wbufsize()) : streams.output();
     }

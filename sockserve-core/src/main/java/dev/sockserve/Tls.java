@@ -258,7 +258,8 @@ public final class Tls {
 
     /** The handshake, as the step that runs it. */
     ConnectionStep step() {
-        return ConnectionStep.of("tls", handshakeTimeout, this::handshake);
+        // failed handshakes are routine on any open port (scanners, old clients): DEBUG
+        return ConnectionStep.of("tls", handshakeTimeout, System.Logger.Level.DEBUG, this::handshake);
     }
 
     private void handshake(RequestContext request) throws IOException {
@@ -281,7 +282,7 @@ public final class Tls {
         try {
             channel.handshake();
         } catch (SSLException e) {
-            throw new RequestRefusedException("handshake failed: " + e.getMessage(), System.Logger.Level.DEBUG);
+            throw new RequestRefusedException("handshake failed: " + e.getMessage());
         }
         SSLSession session = engine.getSession();
         String protocol = engine.getApplicationProtocol();

@@ -31,11 +31,10 @@ class AcceptBackoffTest {
     /** The child: an echo server that fills its descriptors on request. */
     public static final class FullServer {
         public static void main(String[] args) throws Exception {
-            // a real server has logged before it runs out of descriptors; the first log line loads files
-            System.getLogger("dev.sockserve").log(System.Logger.Level.INFO, "child server starting");
+            // nothing logged before the descriptors run out: the server made what its first log line needs
             var server = new ThreadingTcpServer(new InetSocketAddress("127.0.0.1", 0),
                     StreamRequestHandler.of(h -> Transport.ECHO.run(h.rfile(), h.wfile())));
-            Thread.ofPlatform().daemon(true).start(server::serveForever);
+            DescriptorExhaustionTest.awaitSelecting(Thread.ofPlatform().daemon(true).start(server::serveForever));
             var in = new BufferedReader(new InputStreamReader(System.in, US_ASCII));
             System.out.println("PORT " + ((InetSocketAddress) server.serverAddress()).getPort());
             List<java.io.FileInputStream> hoard = new java.util.ArrayList<>();

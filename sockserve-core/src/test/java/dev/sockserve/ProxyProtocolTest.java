@@ -1,5 +1,6 @@
 package dev.sockserve;
 
+import dev.sockserve.internal.Addresses;
 import static java.nio.charset.StandardCharsets.US_ASCII;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;

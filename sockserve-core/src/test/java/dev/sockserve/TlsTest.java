@@ -15,6 +15,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeAll;
@@ -117,6 +118,14 @@ class TlsTest {
                 "if 'alpn' in opts: ctx.set_alpn_protocols(opts['alpn'].split(','))",
                 "if 'noverify' in opts: ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE",
                 "name = opts.get('sni', 'localhost')",
+                "if 'silent' in opts:",
+                "    with socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=10) as raw:",
+                "        with ctx.wrap_socket(raw, server_hostname=name) as s:",
+                "            try:",
+                "                print('SILENT closed' if s.recv(10) == b'' else 'SILENT data')",
+                "            except (ssl.SSLError, OSError) as e:",
+                "                print('SILENT closed', type(e).__name__)",
+                "    sys.exit(0)",
                 "try:",
                 "    with socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=10) as raw:",
                 "        with ctx.wrap_socket(raw, server_hostname=name) as s:",
@@ -225,7 +234,7 @@ class TlsTest {
 
     @Test
     void aClientThatNeverFinishesTheHandshakeIsClosedAtTheTimeoutWhileOthersAreServed() throws Exception {
-        var tls = serverTls().handshakeTimeout(Duration.ofMillis(400));
+        var tls = serverTls().handshakeTimeout(Duration.ofSeconds(3)); // long enough for a loaded machine
         try (Serving s = Serving.start(echo(tls, Concurrency.virtualThreads(), new LinkedBlockingQueue<>()));
                 SocketChannel silent = SocketChannel.open(s.server.serverAddress())) {
             assertEquals("OK TLSv1.3 hello over tls localhost", python(port(s.server), ""));
@@ -366,6 +375,33 @@ class TlsTest {
             String echoed = out.substring("OK TLSv1.3 ".length(), out.length() - " localhost".length());
             assertTrue(echoed.matches("\\d+ hello over tls"), "the child's pid, then the echo: " + echoed);
             assertTrue(Long.parseLong(echoed.split(" ")[0]) != ProcessHandle.current().pid(), "answered by a child");
+        }
+    }
+
+    @Test
+    void theHandlersReadTimeoutHoldsOverTls() throws Exception {
+        var ended = new LinkedBlockingQueue<String>();
+        var server = new TcpServer(new InetSocketAddress("127.0.0.1", 0), () -> new StreamRequestHandler() {
+            @Override
+            protected Optional<Duration> timeout() {
+                return Optional.of(Duration.ofMillis(300));
+            }
+
+            @Override
+            protected void handle() throws IOException {
+                try {
+                    rfile().read();
+                    ended.add("read returned");
+                } catch (java.net.SocketTimeoutException e) {
+                    ended.add("timed out: " + e.getMessage());
+                    throw e;
+                }
+            }
+        }, ServerOptions.defaults().concurrency(Concurrency.virtualThreads()).tls(serverTls()));
+        try (Serving s = Serving.start(server)) {
+            String out = python(port(server), "silent=1");
+            assertTrue(out.startsWith("SILENT closed"), out);
+            assertEquals("timed out: TLS read timed out after 300ms", ended.poll(10, TimeUnit.SECONDS));
         }
     }
 }

@@ -65,9 +65,17 @@ final class EventLog {
     }
 
     void ok(long id, Peer local, Peer remote) {
+        ok(id, local, remote, "");
+    }
+
+    /** {@code detail}: " PROTOCOL CIPHER" for a TLS connection, or empty. */
+    void ok(long id, Peer local, Peer remote, String detail) {
         if (verbose) {
-            event("ok", "ok " + id + " " + local.tcpserverLocal() + " " + remote.tcpserverRemote(),
-                    fields("id", id, "local", local.display(), "remote", remote.display()));
+            String[] tls = detail.isBlank() ? new String[0] : detail.strip().split(" ");
+            event("ok", "ok " + id + " " + local.tcpserverLocal() + " " + remote.tcpserverRemote() + detail,
+                    tls.length == 2 ? fields("id", id, "local", local.display(), "remote", remote.display(),
+                            "tls_protocol", tls[0], "tls_cipher", tls[1])
+                            : fields("id", id, "local", local.display(), "remote", remote.display()));
         }
     }
 

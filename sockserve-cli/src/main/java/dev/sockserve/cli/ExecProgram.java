@@ -24,7 +24,7 @@ import java.util.regex.Pattern;
  * {@code sockserve exec}: runs a program per connection (or per datagram), the UCSPI way.
  *
  * <p>On a stream listener the program gets the accepted socket itself as its standard input and output
- * (started with {@code posix_spawn}, see {@link Native}): no bytes pass through the server, which is
+ * (started with {@code posix_spawn} through the core's native layer): no bytes pass through the server, which is
  * what makes it as fast as tcpserver. The client's end-of-file is the program's end of input; when the
  * program ends, the server shuts the connection down, so the client sees end-of-file even if a
  * grandchild still holds the socket. On a datagram listener the datagram is the program's input and
@@ -83,7 +83,7 @@ final class ExecProgram {
     Map<String, String> environment(ListenAddress.Kind kind, Gatekeeper.Admitted request, Posix.PeerCredentials peer) {
         Map<String, String> env = new LinkedHashMap<>(baseEnvironment);
         String proto = switch (kind) {
-            case TCP -> "TCP";
+            case TCP, TLS -> "TCP";
             case UDP -> "UDP";
             case UNIX, UNIX_DGRAM -> "UNIX";
         };

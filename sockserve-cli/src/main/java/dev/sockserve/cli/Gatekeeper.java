@@ -87,9 +87,29 @@ final class Gatekeeper implements RequestGate, RequestObserver {
         return request.attribute(ADMITTED).orElseThrow(() -> new IllegalStateException(request + " was not admitted"));
     }
 
+    /** Marks a request this gatekeeper refused (and logged), so {@link #refused} does not log it twice. */
+    private static final RequestContext.Key<Boolean> DENIED = new RequestContext.Key<>("sockserve-cli.denied");
+
     /** Whether to serve a request; on a refusal, the reason (already logged as a {@code deny} line). */
     @Override
     public Optional<String> refuse(RequestContext request) {
+        Optional<String> refusal = decide(request);
+        if (refusal.isPresent()) {
+            request.attribute(DENIED, Boolean.TRUE);
+        }
+        return refusal;
+    }
+
+    /** A request refused before the gate (a failed TLS handshake, a bad PROXY header): one deny line with why. */
+    @Override
+    public void refused(RequestContext request, String reason) {
+        if (request.attribute(DENIED).isEmpty()) {
+            log.deny(SERIALS.incrementAndGet(), new Peer(request.localAddress(), localName), Peer.of(request.clientAddress()),
+                    reason);
+        }
+    }
+
+    private Optional<String> decide(RequestContext request) {
         long serial = SERIALS.incrementAndGet();
         SocketAddress client = request.clientAddress();
         Peer local = new Peer(request.localAddress(), localName);
@@ -114,9 +134,14 @@ final class Gatekeeper implements RequestGate, RequestObserver {
         request.attribute(ADMITTED, new Admitted(this, serial, local, remote, decision.settings()));
         log.status(active.incrementAndGet(), limit);
         if (logsEachRequest) {
-            log.ok(serial, local, remote);
+            log.ok(serial, local, remote, tlsDetail(request));
         }
         return Optional.empty();
+    }
+
+    /** For TLS connections, " TLSv1.3 TLS_AES_128_GCM_SHA256" after the ok line's addresses; else nothing. */
+    static String tlsDetail(RequestContext request) {
+        return dev.sockserve.Tls.session(request).map(s -> " " + s.protocol() + " " + s.cipherSuite()).orElse("");
     }
 
     private Optional<String> deny(long serial, Peer local, Peer remote, String reason) {

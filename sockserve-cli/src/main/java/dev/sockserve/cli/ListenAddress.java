@@ -11,22 +11,27 @@ import java.nio.file.Path;
 import java.util.regex.Pattern;
 
 /**
- * A {@code --listen} value: {@code tcp://HOST:PORT}, {@code udp://HOST:PORT} (IPv6 hosts in brackets),
- * {@code unix:PATH} or {@code unix-dgram:PATH}.
+ * A {@code --listen} value: {@code tcp://HOST:PORT}, {@code tls://HOST:PORT} (TCP with TLS),
+ * {@code udp://HOST:PORT} (IPv6 hosts in brackets), {@code unix:PATH} or {@code unix-dgram:PATH}.
  */
 record ListenAddress(Kind kind, SocketAddress address) {
 
     enum Kind {
-        TCP("tcp://"), UDP("udp://"), UNIX("unix:"), UNIX_DGRAM("unix-dgram:");
+        TCP("tcp://"), TLS("tls://"), UDP("udp://"), UNIX("unix:"), UNIX_DGRAM("unix-dgram:");
 
         final String prefix;
 
         Kind(String prefix) {
             this.prefix = prefix;
         }
+
+        /** Whether connections (rather than datagrams) come in: TCP, TLS or a Unix stream. */
+        boolean stream() {
+            return this == TCP || this == TLS || this == UNIX;
+        }
     }
 
-    static final String FORMS = "tcp://HOST:PORT, udp://HOST:PORT, unix:PATH or unix-dgram:PATH";
+    static final String FORMS = "tcp://HOST:PORT, tls://HOST:PORT, udp://HOST:PORT, unix:PATH or unix-dgram:PATH";
 
     static ListenAddress tcp(String host, int port) {
         return new ListenAddress(Kind.TCP, new InetSocketAddress(host, port));
@@ -53,7 +58,7 @@ record ListenAddress(Kind kind, SocketAddress address) {
     }
 
     static ListenAddress parse(String text, Resolver resolver) {
-        for (Kind kind : new Kind[] {Kind.TCP, Kind.UDP, Kind.UNIX_DGRAM, Kind.UNIX}) {
+        for (Kind kind : new Kind[] {Kind.TCP, Kind.TLS, Kind.UDP, Kind.UNIX_DGRAM, Kind.UNIX}) {
             if (text.startsWith(kind.prefix)) {
                 String rest = text.substring(kind.prefix.length());
                 if (kind == Kind.UNIX || kind == Kind.UNIX_DGRAM) {

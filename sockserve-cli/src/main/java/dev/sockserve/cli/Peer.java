@@ -1,5 +1,6 @@
 package dev.sockserve.cli;
 
+import dev.sockserve.internal.Addresses;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.net.UnixDomainSocketAddress;
@@ -15,44 +16,9 @@ record Peer(SocketAddress address, String hostName) {
     /** The IP address as text, without brackets or zone, IPv6 in its short form ({@code ::1}); empty for Unix. */
     Optional<String> ip() {
         if (address instanceof InetSocketAddress inet && inet.getAddress() != null) {
-            byte[] bytes = inet.getAddress().getAddress();
-            return Optional.of(bytes.length == 16 ? ipv6(bytes) : inet.getAddress().getHostAddress());
+            return Optional.of(Addresses.ip(inet.getAddress()));
         }
         return Optional.empty();
-    }
-
-    /** RFC 5952: lower-case hex groups, the longest run of two or more zero groups as {@code ::}. */
-    static String ipv6(byte[] bytes) {
-        int[] groups = new int[8];
-        for (int i = 0; i < 8; i++) {
-            groups[i] = ((bytes[2 * i] & 0xff) << 8) | (bytes[2 * i + 1] & 0xff);
-        }
-        int bestStart = -1;
-        int bestLength = 1;
-        for (int i = 0; i < 8; ) {
-            int j = i;
-            while (j < 8 && groups[j] == 0) {
-                j++;
-            }
-            if (j - i > bestLength) {
-                bestStart = i;
-                bestLength = j - i;
-            }
-            i = j == i ? i + 1 : j;
-        }
-        StringBuilder out = new StringBuilder();
-        for (int i = 0; i < 8; i++) {
-            if (i == bestStart) {
-                out.append("::");
-                i += bestLength - 1;
-                continue;
-            }
-            if (out.length() > 0 && out.charAt(out.length() - 1) != ':') {
-                out.append(':');
-            }
-            out.append(Integer.toHexString(groups[i]));
-        }
-        return out.toString();
     }
 
     Optional<Integer> port() {

@@ -1,7 +1,9 @@
 package dev.sockserve.cli;
 
 import dev.sockserve.Concurrency;
+import dev.sockserve.ProxyProtocol;
 import dev.sockserve.ServerOptions;
+import dev.sockserve.Tls;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -30,8 +32,9 @@ final class ServeOptions {
     enum ConcurrencyChoice { synchronous, threads, virtual }
 
     @Option(names = "--listen", paramLabel = "URL", converter = ListenConverter.class,
-            description = {"Where to listen: tcp://HOST:PORT, udp://HOST:PORT (IPv6 hosts in brackets), unix:PATH or "
-                    + "unix-dgram:PATH. Repeat it to serve several listeners from one process.",
+            description = {"Where to listen: tcp://HOST:PORT, tls://HOST:PORT (TCP with TLS), "
+                    + "udp://HOST:PORT (IPv6 hosts in brackets), unix:PATH or unix-dgram:PATH. Repeat it to serve several "
+                    + "listeners from one process.",
                 "Default: tcp://127.0.0.1:<7000 + the service's port>; exec has none."})
     List<ListenAddress> listen = new ArrayList<>();
 
@@ -92,6 +95,134 @@ final class ServeOptions {
             description = "The longest datagram taken whole (and, for exec, the longest reply). Default: ${DEFAULT-VALUE}.")
     int maxPacketSize = CORE.maxPacketSize();
 
+    enum ClientAuthChoice { required, optional }
+
+    @Option(names = "--tls-cert", paramLabel = "FILE",
+            description = "tls:// listeners: a certificate chain (PEM, leaf first, intermediates sent). Repeat it with "
+                    + "--tls-key in pairs: the pair whose certificate names the client's SNI name serves it; the first "
+                    + "serves the rest. Default: none.")
+    List<Path> tlsCerts = new ArrayList<>();
+
+    @Option(names = "--tls-key", paramLabel = "FILE",
+            description = "The private key of the --tls-cert at the same position (PEM, unencrypted PKCS#8; RSA, EC or "
+                    + "Ed25519). Default: none.")
+    List<Path> tlsKeys = new ArrayList<>();
+
+    @Option(names = "--tls-client-ca", paramLabel = "FILE",
+            description = "Clients must present a certificate that chains to one of these CAs (PEM). Default: none asked.")
+    Path tlsClientCa;
+
+    @Option(names = "--tls-client-auth", paramLabel = "MODE",
+            description = "required or optional, with --tls-client-ca. Default: required.")
+    ClientAuthChoice tlsClientAuth;
+
+    @Option(names = "--tls-protocols", paramLabel = "LIST", split = ",",
+            description = "The TLS versions offered. Default: TLSv1.3,TLSv1.2.")
+    List<String> tlsProtocols = new ArrayList<>(Tls.DEFAULT_PROTOCOLS);
+
+    @Option(names = "--tls-alpn", paramLabel = "LIST", split = ",",
+            description = "The ALPN protocols accepted, in order of preference. Default: none.")
+    List<String> tlsAlpn = new ArrayList<>();
+
+    @Option(names = "--tls-handshake-timeout", paramLabel = "DURATION", converter = DurationConverter.class,
+            description = "A TLS handshake not finished by then is closed. Default: 10s.")
+    Duration tlsHandshakeTimeout = Tls.DEFAULT_HANDSHAKE_TIMEOUT;
+
+    @Option(names = "--proxy-protocol",
+            description = "Stream listeners: every connection starts with a PROXY protocol header (v1 or v2), from "
+                    + "--trusted-proxies only; the client's address is the one it carries. Default: off.")
+    boolean proxyProtocol;
+
+    @Option(names = "--trusted-proxies", paramLabel = "CIDR[,CIDR...]", split = ",",
+            description = "The networks PROXY protocol headers are accepted from (10.0.0.0/8, 127.0.0.1, [::1]/128); "
+                    + "required with --proxy-protocol. Default: none.")
+    List<String> trustedProxies = new ArrayList<>();
+
+    @Option(names = "--proxy-timeout", paramLabel = "DURATION", converter = DurationConverter.class,
+            description = "A PROXY header not complete by then is closed. Default: 5s.")
+    Duration proxyTimeout = ProxyProtocol.DEFAULT_TIMEOUT;
+
+    private Optional<Tls> tls; // made once: the files are read at start-up and on SIGHUP
+
+    /**
+     * The TLS settings, the files read once; empty without --tls-cert. A file that cannot be used is an
+     * {@link IllegalArgumentException} naming it and why (exit 2).
+     */
+    Optional<Tls> tls() {
+        if (tls != null) {
+            return tls;
+        }
+        if (tlsCerts.size() != tlsKeys.size()) {
+            throw new IllegalArgumentException("--tls-cert and --tls-key go in pairs; got " + tlsCerts.size()
+                    + " certificate(s) and " + tlsKeys.size() + " key(s)");
+        }
+        if (tlsCerts.isEmpty()) {
+            if (tlsClientCa != null || tlsClientAuth != null || !tlsAlpn.isEmpty()) {
+                throw new IllegalArgumentException("--tls-client-ca, --tls-client-auth and --tls-alpn need --tls-cert and --tls-key");
+            }
+            tls = Optional.empty();
+            return tls;
+        }
+        if (tlsClientAuth != null && tlsClientCa == null) {
+            throw new IllegalArgumentException("--tls-client-auth needs --tls-client-ca, the CAs client certificates chain to");
+        }
+        Tls t;
+        try {
+            t = Tls.fromPem(tlsCerts.get(0), tlsKeys.get(0));
+            for (int i = 1; i < tlsCerts.size(); i++) {
+                t = t.withPair(tlsCerts.get(i), tlsKeys.get(i));
+            }
+            if (tlsClientCa != null) {
+                t = t.clientCa(tlsClientCa);
+                if (tlsClientAuth == ClientAuthChoice.optional) {
+                    t = t.clientAuth(Tls.ClientAuth.OPTIONAL);
+                }
+            }
+        } catch (java.io.UncheckedIOException e) {
+            throw new IllegalArgumentException(e.getMessage(), e);
+        }
+        Tls chosen = t;
+        t = checked("--tls-protocols", String.join(",", tlsProtocols), () -> chosen.protocols(tlsProtocols.toArray(String[]::new)));
+        t = t.alpn(tlsAlpn.toArray(String[]::new));
+        Tls withAlpn = t;
+        t = checked("--tls-handshake-timeout", Formats.duration(tlsHandshakeTimeout),
+                () -> withAlpn.handshakeTimeout(tlsHandshakeTimeout));
+        tls = Optional.of(t);
+        return tls;
+    }
+
+    /** The PROXY protocol settings; empty without --proxy-protocol. */
+    Optional<ProxyProtocol> proxy() {
+        if (!proxyProtocol) {
+            if (!trustedProxies.isEmpty()) {
+                throw new IllegalArgumentException("--trusted-proxies applies with --proxy-protocol");
+            }
+            return Optional.empty();
+        }
+        if (trustedProxies.isEmpty()) {
+            throw new IllegalArgumentException("--proxy-protocol needs --trusted-proxies, the networks its headers "
+                    + "may come from (for example --trusted-proxies 127.0.0.1)");
+        }
+        ProxyProtocol p = checked("--trusted-proxies", String.join(",", trustedProxies),
+                () -> ProxyProtocol.trusting(trustedProxies.toArray(String[]::new)));
+        return Optional.of(checked("--proxy-timeout", Formats.duration(proxyTimeout), () -> p.timeout(proxyTimeout)));
+    }
+
+    /** Refuses flags that none of the listeners can use: TLS without tls://, the PROXY protocol without a stream. */
+    void checkListeners(List<ListenAddress> listeners) {
+        boolean anyTls = listeners.stream().anyMatch(l -> l.kind() == ListenAddress.Kind.TLS);
+        if (anyTls && tls().isEmpty()) {
+            throw new IllegalArgumentException("a tls:// listener needs --tls-cert FILE and --tls-key FILE");
+        }
+        if (!anyTls && tls().isPresent()) {
+            throw new IllegalArgumentException("--tls-cert applies to tls:// listeners, and none is given");
+        }
+        if (proxy().isPresent() && listeners.stream().noneMatch(l -> l.kind().stream())) {
+            throw new IllegalArgumentException("--proxy-protocol applies to stream listeners (tcp://, tls://, unix:), "
+                    + "and none is given");
+        }
+    }
+
     Optional<Duration> readTimeout() {
         return Optional.ofNullable(readTimeout);
     }
@@ -117,6 +248,8 @@ final class ServeOptions {
         if (readTimeout != null && readTimeout.isZero()) {
             throw new IllegalArgumentException("--read-timeout must be more than 0");
         }
+        tls(); // the files are read here, so a bad one is refused before anything listens
+        proxy();
         ServerOptions o = CORE.allowReuseAddress(true); // a restarted server must not wait out TIME_WAIT
         o = set(o, "--backlog", String.valueOf(backlog), x -> x.requestQueueSize(backlog));
         o = set(o, "--max-packet-size", String.valueOf(maxPacketSize), x -> x.maxPacketSize(maxPacketSize));
@@ -161,6 +294,8 @@ final class ServeOptions {
                 case "--read-spin" -> Formats.duration(CORE.readSpin());
                 case "--backlog" -> String.valueOf(CORE.requestQueueSize());
                 case "--max-packet-size" -> String.valueOf(CORE.maxPacketSize());
+                case "--tls-handshake-timeout" -> Formats.duration(Tls.DEFAULT_HANDSHAKE_TIMEOUT);
+                case "--proxy-timeout" -> Formats.duration(ProxyProtocol.DEFAULT_TIMEOUT);
                 default -> null;
             };
         }

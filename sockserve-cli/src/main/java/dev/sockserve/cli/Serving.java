@@ -8,6 +8,7 @@ import dev.sockserve.DatagramRequest;
 import dev.sockserve.ServerGroup;
 import dev.sockserve.ServerOptions;
 import dev.sockserve.TcpServer;
+import dev.sockserve.Tls;
 import dev.sockserve.UdpServer;
 import dev.sockserve.UnixDatagramServer;
 import dev.sockserve.UnixStreamServer;
@@ -38,8 +39,12 @@ import java.util.function.Supplier;
 final class Serving implements AutoCloseable {
 
     /** What to serve: a built-in service, or a program. */
-    sealed interface What permits What.BuiltIn, What.Exec {
+    sealed interface What permits What.BuiltIn, What.Exec, What.Relay {
         record BuiltIn(Service service) implements What {
+        }
+
+        /** {@code forward}: each connection relayed to an upstream. */
+        record Relay(Forward forward) implements What {
         }
 
         record Exec(List<String> argv, String localName) implements What {
@@ -51,6 +56,7 @@ final class Serving implements AutoCloseable {
     private final ServerGroup group;
     private final ChildReaper reaper; // exec only
     private final AccessRules rules;
+    private final Optional<Tls> tls;
     private final EventLog log;
     private final Map<Path, Object> socketFiles = new LinkedHashMap<>(); // path -> device and inode, as created
     private final CountDownLatch stopped = new CountDownLatch(1);
@@ -65,6 +71,8 @@ final class Serving implements AutoCloseable {
         boolean exec = what instanceof What.Exec;
         this.rules = rules;
         this.log = log;
+        this.tls = options.tls();
+        options.checkListeners(listeners);
         ServerOptions serverOptions = options.serverOptions(exec);
         int limit = options.limit != null ? options.limit : exec ? ServeOptions.EXEC_LIMIT : 0;
         ChildReaper childReaper = null;
@@ -85,12 +93,28 @@ final class Serving implements AutoCloseable {
                             options.maxPacketSize);
                     stream = () -> program.streamHandler(listen.kind());
                     datagram = () -> program.datagramHandler(listen.kind());
+                } else if (what instanceof What.Relay relay) {
+                    if (!listen.kind().stream()) {
+                        throw new IllegalArgumentException("forward relays connections; " + listen + " is a datagram "
+                                + "listener");
+                    }
+                    stream = relay.forward()::handler;
+                    datagram = () -> {
+                        throw new IllegalStateException("forward has no datagram handler");
+                    };
                 } else {
                     Service service = ((What.BuiltIn) what).service();
                     stream = service.streamHandlers(options.readTimeout());
                     datagram = service.datagramHandlers();
                 }
-                BaseServer<?> server = open(listen, stream, datagram, serverOptions.gate(gatekeeper).observer(gatekeeper));
+                ServerOptions listenerOptions = serverOptions.gate(gatekeeper).observer(gatekeeper);
+                if (listen.kind() == ListenAddress.Kind.TLS) {
+                    listenerOptions = listenerOptions.tls(options.tls().orElseThrow());
+                }
+                if (listen.kind().stream() && options.proxy().isPresent()) {
+                    listenerOptions = listenerOptions.proxyProtocol(options.proxy().get());
+                }
+                BaseServer<?> server = open(listen, stream, datagram, listenerOptions);
                 servers.add(server);
                 kinds.add(listen.kind());
                 if (server.serverAddress() instanceof UnixDomainSocketAddress unix) {
@@ -110,7 +134,7 @@ final class Serving implements AutoCloseable {
     private static BaseServer<?> open(ListenAddress listen, Supplier<? extends BaseRequestHandler<SocketChannel>> stream,
             Supplier<? extends BaseRequestHandler<DatagramRequest>> datagram, ServerOptions options) {
         return switch (listen.kind()) {
-            case TCP -> new TcpServer((InetSocketAddress) listen.address(), stream, options);
+            case TCP, TLS -> new TcpServer((InetSocketAddress) listen.address(), stream, options);
             case UNIX -> new UnixStreamServer((UnixDomainSocketAddress) listen.address(), stream, options);
             case UDP -> new UdpServer((InetSocketAddress) listen.address(), datagram, options);
             case UNIX_DGRAM -> new UnixDatagramServer((UnixDomainSocketAddress) listen.address(), datagram, options);
@@ -156,18 +180,32 @@ final class Serving implements AutoCloseable {
         });
     }
 
-    /** SIGHUP: reads the rules file again; a bad file leaves the rules as they were (one line says why). */
-    void reloadRules() {
-        if (rules.file().isEmpty()) {
-            log.warning("SIGHUP: there is no --rules file to read again");
+    /**
+     * SIGHUP: reads the rules file and the TLS certificate, key and CA files again; a file that fails to
+     * load leaves what was loaded before (one line names the file and the reason). Open connections keep
+     * what they started with.
+     */
+    void reload() {
+        if (rules.file().isEmpty() && tls.isEmpty()) {
+            log.warning("SIGHUP: there is no --rules file and no TLS file to read again");
             return;
         }
-        try {
-            rules.reload();
-            log.info("SIGHUP: read the rules in " + rules.file().get() + " again");
-        } catch (IllegalArgumentException e) {
-            log.warning("SIGHUP: kept the rules as they were: " + e.getMessage());
-        }
+        rules.file().ifPresent(file -> {
+            try {
+                rules.reload();
+                log.info("SIGHUP: read the rules in " + file + " again");
+            } catch (IllegalArgumentException e) {
+                log.warning("SIGHUP: kept the rules as they were: " + e.getMessage());
+            }
+        });
+        tls.ifPresent(t -> {
+            try {
+                t.reload();
+                log.info("SIGHUP: read the TLS certificates and keys again");
+            } catch (IOException e) {
+                log.warning("SIGHUP: kept the TLS certificates and keys as they were: " + e.getMessage());
+            }
+        });
     }
 
     /** The addresses as bound, with their real ports: {@code tcp://127.0.0.1:7007}. */

@@ -8,7 +8,7 @@ import sun.misc.Signal;
  * period, then the command ends every child still running, removes its socket files and exits 0; a
  * second ends the children at once, removes the socket files and exits 128 + the signal's number (143
  * for SIGTERM, 130 for SIGINT), as a shell reports a process killed by it. SIGHUP reads the rules file
- * again and never ends the command.
+ * and the TLS files again and never ends the command.
  *
  * <p>Why {@code sun.misc.Signal} (module jdk.unsupported, exported and supported in practice) rather than
  * a shutdown hook: the JVM runs shutdown hooks on the first signal and then ignores further ones until
@@ -37,6 +37,6 @@ final class ShutdownSignals {
                 }
             });
         }
-        Signal.handle(new Signal("HUP"), signal -> serving.reloadRules());
+        Signal.handle(new Signal("HUP"), signal -> serving.reload());
     }
 }

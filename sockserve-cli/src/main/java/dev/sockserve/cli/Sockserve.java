@@ -98,9 +98,54 @@ public final class Sockserve {
             if (options.listen.isEmpty()) {
                 throw new IllegalArgumentException("exec needs --listen, for example --listen tcp://127.0.0.1:2000");
             }
+            if (options.listen.stream().anyMatch(l -> l.kind() == ListenAddress.Kind.TLS)) {
+                throw new IllegalArgumentException("exec on a tls:// listener is not built yet; put 'sockserve forward "
+                        + "--listen tls://... --to tcp://...' in front of a plain exec listener");
+            }
             ExecProgram.resolve(program.get(0));
             SocketFd.check();
             return new Serving(new Serving.What.Exec(program, localName), options.listen, options, rules(options), log);
+        }
+    }
+
+    @Command(name = "forward", mixinStandardHelpOptions = true, sortOptions = false, usageHelpWidth = 100,
+            defaultValueProvider = ServeOptions.CoreDefaults.class,
+            description = {"Relays each connection to a new connection to --to, both ways, half-closes carried "
+                + "through; needs --listen. With --listen tls:// it is a TLS terminator in front of a plain-text "
+                + "server (as stunnel or hitch); with --send-proxy the upstream learns the client's address."})
+    static final class ForwardCommand implements Starter {
+        @Mixin
+        ServeOptions options;
+
+        @Option(names = "--to", paramLabel = "URL", required = true, converter = ServeOptions.ListenConverter.class,
+                description = "The upstream: tcp://HOST:PORT, tls://HOST:PORT or unix:PATH.")
+        ListenAddress to;
+
+        @Option(names = "--to-tls-ca", paramLabel = "FILE",
+                description = "A tls:// upstream's certificate must chain to one of these CAs (PEM). Default: the JDK's CAs.")
+        java.nio.file.Path toTlsCa;
+
+        @Option(names = "--send-proxy", paramLabel = "v1|v2",
+                description = "Start each upstream connection with a PROXY protocol header: the client's address "
+                    + "and the one it connected to. Default: none.")
+        Forward.SendProxy sendProxy;
+
+        @Override
+        public ServeOptions options() {
+            return options;
+        }
+
+        @Override
+        public Serving start(EventLog log) {
+            if (options.listen.isEmpty()) {
+                throw new IllegalArgumentException("forward needs --listen, for example --listen tls://0.0.0.0:8443");
+            }
+            if (options.readTimeout != null) {
+                throw new IllegalArgumentException("--read-timeout does not apply to forward: a relay waits on both "
+                    + "sides; --write-timeout and --grace do");
+            }
+            Forward forward = new Forward(to, java.util.Optional.ofNullable(toTlsCa), java.util.Optional.ofNullable(sendProxy), log);
+            return new Serving(new Serving.What.Relay(forward), options.listen, options, rules(options), log);
         }
     }
 
@@ -118,6 +163,7 @@ public final class Sockserve {
             names.add(service.command());
         }
         names.add("exec");
+        names.add("forward");
         return names;
     }
 
@@ -136,9 +182,11 @@ public final class Sockserve {
             cli.addSubcommand(name, sub);
         }
         footer.add("  exec      PROGRAM per connection; needs --listen");
+        footer.add("  forward   each connection relayed to --to (a TLS terminator with tls://); needs --listen");
         footer.addAll(List.of(cli.getCommandSpec().usageMessage().footer()));
         cli.getCommandSpec().usageMessage().footer(footer.toArray(String[]::new));
         cli.addSubcommand("exec", new ExecCommand());
+        cli.addSubcommand("forward", new ForwardCommand());
         cli.setCaseInsensitiveEnumValuesAllowed(true);
         return cli;
     }

@@ -54,7 +54,7 @@ class AccessRulesTest {
     @Test
     void ipv6AddressesAreShownInTheirShortForm() throws Exception {
         for (String ip : List.of("::1", "::", "fd00::2", "2001:db8::1:0:0:1", "2001:db8:0:1:1:1:1:1", "1::")) {
-            assertEquals(ip, Peer.ipv6(InetAddress.getByName(ip).getAddress()));
+            assertEquals(ip, dev.sockserve.internal.Addresses.ip(InetAddress.getByName(ip)));
         }
     }
 

@@ -86,11 +86,11 @@ class CommandLineTest {
 
     @Test
     void anUnknownServiceNamesTheServicesAndTheClosest() {
-        assertRefused(2, "'ecoh' is not a service; the services are echo, discard, daytime, qotd, chargen, time, exec; "
-                + "did you mean 'echo'?", "ecoh");
+        assertRefused(2, "'ecoh' is not a service; the services are echo, discard, daytime, qotd, chargen, time, exec, "
+                + "forward; did you mean 'echo'?", "ecoh");
         assertRefused(2, "the services are echo", "zzzzzzzz");
         assertRefused(2, "unexpected 'daytimes': echo takes options only; the services are echo, discard, daytime, "
-                + "qotd, chargen, time, exec; did you mean 'daytime'?", "echo", "daytimes");
+                + "qotd, chargen, time, exec, forward; did you mean 'daytime'?", "echo", "daytimes");
         assertRefused(2, "one service at a time", "echo", "time");
         assertRefused(2, "did you mean --listen?", "echo", "--lisen", "tcp://127.0.0.1:0");
     }

@@ -63,8 +63,8 @@ class HardeningTest {
     @Test
     void sighupWithoutARulesFileSaysSoAndServesOn() throws Exception {
         try (Harness.InProcess server = Harness.start("echo", "--listen", "tcp://127.0.0.1:0")) {
-            server.serving.reloadRules();
-            assertEquals("sockserve: warning: SIGHUP: there is no --rules file to read again",
+            server.serving.reload();
+            assertEquals("sockserve: warning: SIGHUP: there is no --rules file and no TLS file to read again",
                     server.log.toString(StandardCharsets.UTF_8).strip());
             String address = server.address(0);
             assertEquals("x", new String(Harness.python("tcp", Harness.targetOf(address), new byte[] {'x'}, "shut", -1),

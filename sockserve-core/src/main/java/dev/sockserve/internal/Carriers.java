@@ -17,13 +17,15 @@ import java.util.function.UnaryOperator;
  */
 public final class Carriers {
 
+    /** The JDK's default read pollers on Linux are the CPUs rounded down to a power of two, at most this (its {@code DefaultPollerProvider}). */
+    private static final int JDK_MAX_DEFAULT_READ_POLLERS = 32;
     private static final AtomicBoolean WARNED = new AtomicBoolean();
 
     private Carriers() {
     }
 
     /** The virtual-thread scheduler's parallelism: its system property when set, else the CPUs. */
-    public static int count() {
+    static int count() {
         return parse(System.getProperty("jdk.virtualThreadScheduler.parallelism"), Runtime.getRuntime().availableProcessors());
     }
 
@@ -47,7 +49,7 @@ public final class Carriers {
             return null;
         }
         int carriers = parse(property.apply("jdk.virtualThreadScheduler.parallelism"), cpus);
-        int pollers = parse(property.apply("jdk.readPollers"), Math.min(Integer.highestOneBit(cpus), 32));
+        int pollers = parse(property.apply("jdk.readPollers"), Math.min(Integer.highestOneBit(cpus), JDK_MAX_DEFAULT_READ_POLLERS));
         if (pollers <= carriers) {
             return null;
         }

@@ -10,14 +10,13 @@ import java.nio.channels.SocketChannel;
 import java.nio.channels.ClosedChannelException;
 import java.time.Duration;
 import java.util.Objects;
-import java.util.concurrent.locks.LockSupport;
 
 /**
  * The raw streams of one connection, behind {@code rfile()} and {@code wfile()}: reads that may time
  * out, and writes that always write everything (never a partial write) and time out only when no
- * progress is made.
+ * progress is made. Before a read that may block, it paces itself as {@link ReadPacing} says.
  */
-public final class ChannelStreams implements AutoCloseable {
+public final class ChannelStreams extends ReadPacing.Reader implements AutoCloseable {
 
     private final SocketChannel channel;
     private InputStream probe; // for available() only (how many bytes the kernel holds); made on first use
@@ -25,29 +24,19 @@ public final class ChannelStreams implements AutoCloseable {
     private final long readTimeoutNanos;
     private final long writeTimeoutNanos;
     private final IoWatchdog.Deadline deadline; // null: no timeouts at all
-    private final ReadSpin spin;
-    /** Every this many busy reads, one looks whether bytes already wait: odd, so it falls on both kinds of read. */
-    private static final int SAMPLE_EVERY = 15;
-    /** Looks in a row that found bytes waiting, after which a busy handler steps back through the timer. */
-    private static final int WAITING_SAMPLES = 4;
-    private int busyReads; // reads made while the server was busy: which of them yield (see spinForBytes)
-    private int waitingSamples; // looks in a row (one per SAMPLE_EVERY busy reads) that found bytes waiting
 
     public ChannelStreams(SocketChannel channel, Object peer, Duration readTimeout, Duration writeTimeout,
-            ReadSpin spin) {
+            ReadPacing pacing) {
+        super(pacing);
         this.channel = channel;
         this.peer = peer;
-        this.spin = spin;
         this.readTimeoutNanos = readTimeout == null ? 0 : readTimeout.toNanos();
         this.writeTimeoutNanos = writeTimeout == null ? 0 : writeTimeout.toNanos();
         this.deadline = readTimeout == null && writeTimeout == null ? null : IoWatchdog.of(channel);
     }
 
-    /**
-     * The connection's input; {@code bufferSize} is the most it reads ahead (0: no read-ahead, every read
-     * goes to the socket).
-     */
-    private int waiting() throws IOException {
+    @Override
+    int waiting() throws IOException {
         if (probe == null) {
             probe = Channels.newInputStream(channel);
         }
@@ -55,70 +44,9 @@ public final class ChannelStreams implements AutoCloseable {
     }
 
     /**
-     * Before a read that may block: while the {@link ReadSpin} allows, looks for waiting bytes, yielding
-     * between looks, and returns as soon as some wait, the spin time is over or the server gets busier.
-     * When bytes came, the read that follows returns at once rather than parking the thread.
-     *
-     * <p>While more requests are in flight than carriers there is no spin, but every other read first
-     * yields once: the other requests run, and by the time this one reads the client's next message has
-     * usually come, so the read returns at once instead of failing, re-arming the JDK's poller and
-     * parking. Every other read, never every read: a handler that yields before each read need never
-     * park, and the JDK's scheduler runs a carrier's own queue before a poller woken from outside it, so
-     * the connections of a poller that had found nothing to do would wait as long as the load lasts.
-     * Never on a connection's first two reads: its first message is usually waiting already, and the
-     * second read is where the thread first parks. The first time a virtual thread leaves its carrier
-     * sizes the copy of its stack; the read path is deeper than a yield, so a yield first would leave a
-     * copy too small, and a discarded one (0.8 KB per connection), behind.
-     *
-     * <p>A handler whose client always has more waiting (a stream without pauses) never parks, and the
-     * JDK never preempts a virtual thread: with one carrier, three such clients kept twenty others from
-     * being answered at all. Every {@value #SAMPLE_EVERY} busy reads one looks first whether bytes already
-     * wait (before any yield, so a handler waiting for its client finds none); after {@value
-     * #WAITING_SAMPLES} such looks in a row that found bytes, the handler parks for a nanosecond instead:
-     * the JDK's timer thread wakes it, so it queues behind everything woken from outside the carrier, the
-     * pollers among them. A look, not a clock: on a busy machine a read that found its bytes can still
-     * take longer than one that parked.
+     * The connection's input; {@code bufferSize} is the most it reads ahead (0: no read-ahead, no read
+     * takes a byte past what the caller asked for).
      */
-    private void spinForBytes() {
-        if (spin.busy()) { // one look at the requests in flight per read: this is on every read's path
-            if (!Thread.currentThread().isVirtual()) {
-                return;
-            }
-            int n = busyReads = busyReads == Integer.MAX_VALUE ? 3 : busyReads + 1;
-            if (n % SAMPLE_EVERY == 0) {
-                waitingSamples = waitingNow() ? waitingSamples + 1 : 0;
-                if (waitingSamples >= WAITING_SAMPLES) {
-                    waitingSamples = 0;
-                    LockSupport.parkNanos(1); // woken by the JDK's timer thread, so queued behind what waits outside
-                    return;
-                }
-            }
-            if (n > 2 && (n & 1) == 1) {
-                Thread.yield();
-            }
-            return;
-        }
-        long end = spin.deadline();
-        if (end == 0) {
-            return;
-        }
-        try {
-            while (waiting() == 0 && System.nanoTime() - end < 0 && spin.allowed()) {
-                Thread.yield();
-            }
-        } catch (IOException e) {
-            // closed or broken: the read that follows reports it
-        }
-    }
-
-    private boolean waitingNow() {
-        try {
-            return waiting() > 0;
-        } catch (IOException e) {
-            return false; // closed or broken: the read that follows reports it
-        }
-    }
-
     public InputStream input(int bufferSize) {
         return new Input(bufferSize);
     }
@@ -151,7 +79,9 @@ public final class ChannelStreams implements AutoCloseable {
      * {@link BufferPool}, filled with what the kernel already holds, and given back once consumed.
      */
     private final class Input extends InputStream {
+        /** The array an idle connection keeps and reads small messages into: a 64-byte message fits, and it costs an idle connection little. */
         private static final int SMALL = 128;
+        /** What a transfer borrows while bytes keep coming: 64 KiB, loopback's segment size, moves bulk data in few system calls. */
         private static final int TRANSFER = 64 * 1024;
 
         private final int bufferSize; // 0: unbuffered
@@ -169,7 +99,7 @@ public final class ChannelStreams implements AutoCloseable {
 
         @Override
         public int read() throws IOException {
-            if (pos >= limit && fill(Math.max(bufferSize, SMALL)) < 0) {
+            if (pos >= limit && fill(bufferSize == 0 ? 1 : bufferSize) < 0) {
                 return -1;
             }
             int b = data[pos++] & 0xff;
@@ -221,7 +151,7 @@ public final class ChannelStreams implements AutoCloseable {
             while (true) {
                 int n;
                 if (readTimeoutNanos == 0) {
-                    spinForBytes();
+                    beforeRead();
                     n = channel.read(smallBuffer.clear()); // not through blockingRead: one frame fewer while parked
                 } else {
                     n = blockingRead(smallBuffer.clear());
@@ -272,10 +202,10 @@ public final class ChannelStreams implements AutoCloseable {
             return limit - pos;
         }
 
-        /** Reads at least one byte into the buffer, borrowing a full one only when more are waiting. */
+        /** Reads at least one byte and at most {@code want}, borrowing a full buffer only when more are waiting. */
         private int fill(int want) throws IOException {
             ensureOpen();
-            int n = blockingRead(smallBuffer.clear());
+            int n = blockingRead(smallBuffer.clear().limit(Math.min(want, SMALL)));
             data = small;
             pos = 0;
             limit = Math.max(n, 0);
@@ -308,7 +238,7 @@ public final class ChannelStreams implements AutoCloseable {
         }
 
         private int blockingRead(ByteBuffer buffer) throws IOException {
-            spinForBytes();
+            beforeRead();
             if (readTimeoutNanos == 0) {
                 return channel.read(buffer);
             }

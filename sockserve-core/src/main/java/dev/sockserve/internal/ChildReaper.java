@@ -12,7 +12,7 @@ import java.util.concurrent.TimeoutException;
 
 /**
  * Learns of the end of the children that a server started and reaps them: one platform thread
- * ({@code sockserve-exec-reaper}) polls a pidfd per child, so no virtual thread ever blocks in
+ * ({@code sockserve-<name>-reaper}: {@code exec} for the command, {@code children} for {@code processes()}) polls a pidfd per child, so no virtual thread ever blocks in
  * {@code waitpid}, and only this server's own children are reaped ({@code waitpid(-1)} would steal the
  * exit status of processes that other code in the JVM started).
  */

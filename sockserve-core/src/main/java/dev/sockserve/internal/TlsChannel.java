@@ -34,6 +34,9 @@ public final class TlsChannel implements ByteChannel {
     private ByteBuffer netOut; // scratch for wrap, write mode
     private boolean inputEnded; // guarded by readLock
     private volatile boolean closed;
+    private IoWatchdog.Deadline deadline; // null: no timeouts
+    private long readTimeoutNanos;
+    private long writeTimeoutNanos;
 
     public TlsChannel(SocketChannel socket, SSLEngine engine) {
         this.socket = socket;
@@ -44,8 +47,56 @@ public final class TlsChannel implements ByteChannel {
         this.netOut = ByteBuffer.allocate(session.getPacketBufferSize());
     }
 
-    public SSLEngine engine() {
-        return engine;
+    /**
+     * Read and write timeouts for the plain-text side, as {@link ChannelStreams} has them: a socket read
+     * that waits longer than {@code read}, or a write that makes no progress for {@code write}, closes the
+     * connection and fails with a {@link java.net.SocketTimeoutException}. Null: none.
+     */
+    public void timeouts(java.time.Duration read, java.time.Duration write) {
+        readTimeoutNanos = read == null ? 0 : read.toNanos();
+        writeTimeoutNanos = write == null ? 0 : write.toNanos();
+        if (read != null || write != null) {
+            deadline = IoWatchdog.of(socket);
+        }
+    }
+
+    private int socketRead(ByteBuffer into) throws IOException {
+        if (readTimeoutNanos == 0) {
+            return socket.read(into);
+        }
+        deadline.armRead(readTimeoutNanos);
+        try {
+            return socket.read(into);
+        } catch (java.nio.channels.ClosedChannelException e) {
+            throw timedOutOr(e, "read", readTimeoutNanos);
+        } finally {
+            deadline.disarmRead();
+        }
+    }
+
+    private void socketWrite(ByteBuffer from) throws IOException {
+        if (writeTimeoutNanos == 0) {
+            socket.write(from);
+            return;
+        }
+        deadline.armWrite(writeTimeoutNanos);
+        try {
+            socket.write(from);
+        } catch (java.nio.channels.ClosedChannelException e) {
+            throw timedOutOr(e, "write", writeTimeoutNanos);
+        } finally {
+            deadline.disarmWrite();
+        }
+    }
+
+    private IOException timedOutOr(IOException e, String what, long nanos) {
+        if (deadline != null && deadline.fired()) {
+            var t = new java.net.SocketTimeoutException("TLS " + what + " timed out after "
+                    + Durations.format(java.time.Duration.ofNanos(nanos)));
+            t.initCause(e);
+            return t;
+        }
+        return e;
     }
 
     /** Runs the handshake to its end; throws {@link SSLException} with the reason when it fails. */
@@ -149,7 +200,7 @@ public final class TlsChannel implements ByteChannel {
                         if (!netIn.hasRemaining()) {
                             netIn = grow(netIn, engine.getSession().getPacketBufferSize());
                         }
-                        if (socket.read(netIn) < 0) {
+                        if (socketRead(netIn) < 0) {
                             return endOfFile();
                         }
                     }
@@ -213,7 +264,7 @@ public final class TlsChannel implements ByteChannel {
             SSLEngineResult result = engine.wrap(src, netOut);
             netOut.flip();
             while (netOut.hasRemaining()) {
-                socket.write(netOut);
+                socketWrite(netOut);
             }
             switch (result.getStatus()) {
                 case BUFFER_OVERFLOW -> netOut = grow(netOut, engine.getSession().getPacketBufferSize());
@@ -249,6 +300,9 @@ public final class TlsChannel implements ByteChannel {
             return;
         }
         closed = true;
+        if (deadline != null) {
+            IoWatchdog.unwatch(deadline);
+        }
         synchronized (writeLock) {
             engine.closeOutbound();
             try {

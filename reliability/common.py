@@ -204,6 +204,7 @@ class Server:
                                      env=e, cwd=ROOT)
         self.pid = self.proc.pid
         self.started = time.monotonic()
+        Server.running.append(self)
         self._wait_ready(ready_timeout)
 
     def _wait_ready(self, timeout):
@@ -222,6 +223,18 @@ class Server:
                 return
             time.sleep(0.05)
         raise Fail(f"{self.name}: not listening after {timeout}s: {self.log_tail()}")
+
+    running = []
+
+    @classmethod
+    def stop_all(cls):
+        for srv in cls.running:
+            if srv.proc.poll() is None:
+                srv.proc.kill()
+                srv.proc.wait()
+            if not srv.log.closed:
+                srv.log.close()
+        cls.running.clear()
 
     def alive(self):
         return self.proc.poll() is None

@@ -444,13 +444,13 @@ def case_handler_crashes(policy, kinds=("runtime", "io", "error", "stack", "afte
     warm_counts, _ = run_parallel(4, lambda i: tcp_crash(addr, kinds[i % k] if i % 2 else "ok"), range(100),
                                   time.monotonic() + 120)
     run_parallel(4, lambda i: udp_crash(addr, kinds[i % k] if i % 2 else "ok", i), range(50), time.monotonic() + 60)
-    park_handlers(addr, b"ok park\n")
     if any(c.startswith("client error") or " got " in c for c in warm_counts) or not srv.alive():
         errors = [l for l in srv.log_lines() if l.startswith("Exception in thread")]
         case.fail(f"the server stopped answering during the warm-up (50 crashes): {warm_counts}; "
                   f"its log: {errors[:2] or srv.log_tail(3)}")
         case.fig("exit status on SIGTERM", srv.stop())
         return case
+    park_handlers(addr, b"ok park\n")
     base = settle(srv, 2.0)
     total = crashes + crashes // 4
 
@@ -736,10 +736,12 @@ def main():
                 r = thunk().result()
                 r["key"] = name
                 log(f"  {'PASS' if r['passed'] else 'FAIL'} {r['case']} ({r['variant']}) in {r['seconds']}s")
-            except Fail as e:
-                log(f"  FAIL {name}: {e}")
-                r = {"case": name, "key": name, "variant": "", "passed": False, "failures": [str(e)],
-                     "figures": {}}
+            except Exception as e:        # a Fail, or the client side giving up: the case failed
+                log(f"  FAIL {name}: {type(e).__name__}: {e}")
+                r = {"case": name, "key": name, "variant": "", "passed": False,
+                     "failures": [f"{type(e).__name__}: {e}"], "figures": {}}
+            finally:
+                Server.stop_all()             # no server outlives its case
             results.append(r)
     log("")
     for r in results:

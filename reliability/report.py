@@ -1,40 +1,19 @@
-"""Renders the JSON of ./faults --json and ./soak --json as the Markdown tables of RELIABILITY.md.
+"""Renders the JSON of ./faults --json and ./soak --json as the figures of RELIABILITY.md.
 Usage: python3 reliability/report.py FAULTS.json [SOAK.json]"""
 
 import json
 import sys
-
-LOST_KEYS = ("bystander client", "outcomes", "datagrams")
-
 
 def cell(text):
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def faults_table(data):
-    out = [f"Fault suite run at commit `{data['commit']}`, {data['date']} (scale {data['scale']}).", "",
-           "| case | load | result | leaked (descriptors, threads, children) | lost or corrupted | reproduce |",
-           "|---|---|---|---|---|---|"]
+    """Every case's figures, one item per case."""
+    out = [f"From `./faults` at commit `{data['commit']}`, {data['date']} (scale {data['scale']}):", ""]
     for r in data["results"]:
-        f = r["figures"]
-        leak = "none" if r["passed"] or not any("leaked" in x for x in r["failures"]) else \
-            "; ".join(x for x in r["failures"] if "leaked" in x)
-        if "descriptors" not in f and r["case"] != "SIGTERM under load":
-            leak = "not measured (the case stopped early)"
-        if r["case"] == "SIGTERM under load":
-            leak = f"{f.get('processes left running', '?')} processes left after exit"
-        lost = []
-        if "bystander client" in f:
-            lost.append("bystander: " + f["bystander client"])
-        if r["case"] == "SIGTERM under load":
-            lost.append(f"{f.get('round trips before the end', '?')} round trips, 0 corrupted"
-                        if not any("corrupted" in x for x in r["failures"]) else "corrupted echoes")
-        result = "**pass**" if r["passed"] else "**FAIL**: " + "; ".join(x[:300] for x in r["failures"])
-        out.append(f"| {cell(r['case'])} ({cell(r['variant'])}) | {cell(r.get('load', ''))} | {cell(result)} | "
-                   f"{cell(leak)} | {cell('; '.join(lost) or 'nothing')} | `./faults {r.get('key', '')}` |")
-    out += ["", "Figures per case:", ""]
-    for r in data["results"]:
-        out.append(f"- **{r['case']} ({r['variant']})**, {r.get('seconds', '?')} s: "
+        verdict = "pass" if r["passed"] else "FAIL: " + "; ".join(x[:300] for x in r["failures"])
+        out.append(f"- **{r['case']} ({r['variant']})**, {verdict}; {r.get('seconds', '?')} s. "
                    + "; ".join(f"{k}: {v}" for k, v in r["figures"].items()))
     return "\n".join(out)
 

@@ -17,12 +17,11 @@ import subprocess
 import sys
 import threading
 import time
-import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (ROOT, recv_exact, Fail, Monitor, Server, await_no_leak, check, children, connect, echo_halfclose,
-                    fresh_client, jdk_extra, jvm_flags, listening, log, new_marker, payload, processes_with_env,
-                    raise_nofile, recv_all, rst_close, run_parallel, settle, tcp_states, free_port)
+from common import (ROOT, Fail, Monitor, Server, await_no_leak, connect, echo_halfclose, free_port, fresh_client,
+                    jdk_extra, jvm_flags, listening, log, new_marker, payload, processes_with_env, raise_nofile,
+                    recv_all, recv_exact, rst_close, run_parallel, settle, tcp_states)
 
 SCALE = 1.0
 

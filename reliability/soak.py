@@ -15,7 +15,6 @@ import os
 import random
 import re
 import selectors
-import signal
 import socket
 import subprocess
 import sys

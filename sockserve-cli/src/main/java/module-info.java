@@ -5,6 +5,8 @@
 module dev.sockserve.cli {
     requires dev.sockserve;
     requires info.picocli;
+    requires java.management; // --metrics: the heap and thread gauges
+    requires jdk.httpserver; // --metrics: the /metrics endpoint
     requires java.logging; // the core logs through System.Logger; EventLog routes those records to the command log
     requires jdk.unsupported; // sun.misc.Signal, for SIGHUP and a second SIGTERM (see ShutdownSignals)
 

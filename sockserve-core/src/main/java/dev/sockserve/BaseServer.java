@@ -162,6 +162,16 @@ public abstract class BaseServer<R> implements AutoCloseable {
         return cycle.refused();
     }
 
+    /** What this server has done: accepted, refused, failed, bytes; JMX shows it with {@link ServerOptions#registerMBean}. */
+    public ServerMetrics metrics() {
+        return cycle.metrics();
+    }
+
+    /** How many times {@link ServerOptions#acceptRate()} stopped accepting until a token was free. */
+    public long acceptRatePauses() {
+        return cycle.ratePauses();
+    }
+
     /** The address the constructor was given. */
     protected SocketAddress requestedAddress() {
         return requestedAddress;
@@ -194,6 +204,9 @@ public abstract class BaseServer<R> implements AutoCloseable {
             serverBind();
             serverActivate();
             cycle.dispatch(Dispatch.of(concurrency, this));
+            if (options.registerMBean()) {
+                mbean = MBeans.register(metrics());
+            }
         } catch (IOException e) {
             closeAfterFailure(e);
             throw new UncheckedIOException("cannot listen on " + transportName() + " " + describe(requestedAddress)
@@ -372,8 +385,17 @@ public abstract class BaseServer<R> implements AutoCloseable {
      *     when some were cut
      */
     public CloseOutcome serverClose() {
-        return lifecycle.close(options);
+        try {
+            return lifecycle.close(options);
+        } finally {
+            if (mbean != null) {
+                MBeans.unregister(mbean);
+                mbean = null;
+            }
+        }
     }
+
+    private volatile Object mbean; // the JMX name registered for this server, if any
 
     /** Closes the listening socket at once, leaving the requests in flight: the first step of a close. */
     final void stopAccepting() {

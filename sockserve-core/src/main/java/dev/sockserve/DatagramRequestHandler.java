@@ -81,8 +81,10 @@ public abstract class DatagramRequestHandler extends BaseRequestHandler<Datagram
 
     @Override
     protected void finish() throws Exception {
+        context().countBytes(request().data().length, 0);
         if (wfile.size() > 0 || server().options().sendEmptyReplies()) {
             socket().send(ByteBuffer.wrap(wfile.toByteArray()), clientAddress());
+            context().countBytes(0, wfile.size());
         }
     }
 }

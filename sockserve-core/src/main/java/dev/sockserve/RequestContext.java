@@ -47,6 +47,8 @@ public final class RequestContext {
     volatile boolean admitted; // steps, gates and verifyRequest passed
     volatile boolean cut; // closed by serverClose() under its handler
     private boolean ended; // guarded by this
+    private long bytesIn; // counted by the handler's thread, read after the request ended
+    private long bytesOut;
 
     RequestContext(BaseServer<?> server, Object request, SocketAddress clientAddress, SocketAddress localAddress) {
         this.server = server;
@@ -171,6 +173,28 @@ public final class RequestContext {
                 BaseServer.LOG.log(System.Logger.Level.WARNING, "cutting request " + id + " failed", e);
             }
         }
+    }
+
+    /**
+     * Adds what a handler read from and wrote to the client, for {@link BaseServer#metrics()} and the
+     * request's end event. The core's stream and datagram handlers call it; a handler that moves bytes
+     * some other way (a child process on the socket) may call it too.
+     */
+    public synchronized void countBytes(long in, long out) {
+        bytesIn += in;
+        bytesOut += out;
+    }
+
+    synchronized long bytesIn() {
+        return bytesIn;
+    }
+
+    synchronized long bytesOut() {
+        return bytesOut;
+    }
+
+    long startNanos() {
+        return startNanos;
     }
 
     /** How long ago the request was accepted. */

@@ -3,10 +3,13 @@ package dev.sockserve;
 import dev.sockserve.BaseServer.Incoming;
 import dev.sockserve.internal.Deadlines;
 import dev.sockserve.internal.Durations;
+import dev.sockserve.internal.Addresses;
 import dev.sockserve.internal.Errors;
+import dev.sockserve.internal.Events;
 import dev.sockserve.internal.InFlight;
 import dev.sockserve.internal.LogLimiter;
 import dev.sockserve.internal.ServeLoop;
+import dev.sockserve.internal.TokenBucket;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.System.Logger.Level;
@@ -45,10 +48,17 @@ final class RequestCycle<R> {
     private final LogLimiter refusals = new LogLimiter(BaseServer.LOG, Duration.ofSeconds(1));
     private volatile Dispatch<R> dispatch;
     private volatile long acceptPausedUntil;
+    private final TokenBucket acceptTokens; // ServerOptions.acceptRate; null: none
+    private final AtomicLong ratePauses = new AtomicLong();
+    private final LogLimiter ratePauseLog = new LogLimiter(BaseServer.LOG, Duration.ofSeconds(10));
+    private boolean ratePaused; // serving thread only: the last look found no token
     private RequestContext accepting; // the request the serving thread is handing to processRequest
+
+    private final ServerMetrics metrics;
 
     RequestCycle(BaseServer<R> server, ServerOptions options, int limit) {
         this.server = server;
+        this.metrics = new ServerMetrics(server);
         this.options = options;
         this.inFlight = new InFlight<>(limit);
         List<ConnectionStep> all = new java.util.ArrayList<>();
@@ -58,6 +68,7 @@ final class RequestCycle<R> {
         this.steps = List.copyOf(all);
         this.gates = options.gates();
         this.observers = options.observers();
+        this.acceptTokens = options.acceptRate().map(r -> new TokenBucket(r.perSecond(), r.burst())).orElse(null);
     }
 
     void dispatch(Dispatch<R> dispatch) {
@@ -80,11 +91,36 @@ final class RequestCycle<R> {
         return refused.get();
     }
 
+    ServerMetrics metrics() {
+        return metrics;
+    }
+
+    /** How many times the accept rate stopped accepting until a token was free. */
+    long ratePauses() {
+        return ratePauses.get();
+    }
+
+    /** Nanoseconds until the accept rate lets one more request in (0: now); counts and logs a new pause. */
+    private long rateWait() {
+        if (acceptTokens == null) {
+            return 0;
+        }
+        long wait = acceptTokens.nanosUntilToken();
+        if (wait > 0 && !ratePaused) {
+            ratePauses.incrementAndGet();
+            paused("accept rate " + options.acceptRate().orElseThrow(), wait);
+            ratePauseLog.log(Level.INFO, () -> "accept on " + server.where() + " paused: the accept rate "
+                    + options.acceptRate().orElseThrow() + " is reached; clients wait in the backlog");
+        }
+        ratePaused = wait > 0;
+        return wait;
+    }
+
     // ---- on the serving thread ----
 
     /** Takes one waiting request, if any, through the cycle (Python's {@code _handle_request_noblock}). */
     boolean handleOne() {
-        if (!inFlight.admit()) {
+        if (rateWait() > 0 || !inFlight.admit()) {
             return false;
         }
         Incoming<R> incoming;
@@ -99,9 +135,22 @@ final class RequestCycle<R> {
             inFlight.cancel();
             return false;
         }
+        if (acceptTokens != null) {
+            acceptTokens.tryTake(); // rateWait() saw one, and only this thread takes them
+        }
         RequestContext request = new RequestContext(server, incoming.request(), incoming.clientAddress(),
                 localAddressOf(incoming.request()));
         inFlight.started(incoming.request(), request);
+        metrics.accepted.increment();
+        if (Events.on()) {
+            Events.Accepted event = new Events.Accepted();
+            if (event.isEnabled()) {
+                event.listener = server.where();
+                event.client = Addresses.describe(request.clientAddress());
+                event.requestId = request.id();
+                event.commit();
+            }
+        }
         tell(o -> o.accepted(request));
         if (steps.isEmpty() && !admit(request)) {
             return true;
@@ -155,6 +204,7 @@ final class RequestCycle<R> {
         } else if (Errors.isDescriptorExhaustion(e)) {
             // the connection stays in the backlog; retrying at once would spin
             acceptPausedUntil = System.nanoTime() + ACCEPT_PAUSE_NANOS;
+            paused("out of descriptors", ACCEPT_PAUSE_NANOS);
             BaseServer.LOG.log(Level.WARNING, "accept on " + server.where() + " failed: " + e.getMessage()
                     + "; pausing accepts for 1s");
         } else {
@@ -301,6 +351,16 @@ final class RequestCycle<R> {
     }
 
     private void handleError(RequestContext request, Exception e) {
+        metrics.errors.increment();
+        if (Events.on()) {
+            Events.HandlerError event = new Events.HandlerError();
+            if (event.isEnabled()) {
+                event.listener = server.where();
+                event.requestId = request.id();
+                event.error = e.toString();
+                event.commit();
+            }
+        }
         try {
             server.handleError(requestOf(request), request.clientAddress(), e);
         } catch (Exception second) {
@@ -329,7 +389,46 @@ final class RequestCycle<R> {
         } finally {
             if (inFlight.finished(r)) {
                 RequestEnd reported = request.cut ? RequestEnd.CUT : how;
+                ended(request, reported);
                 tell(o -> o.ended(request, reported));
+            }
+        }
+    }
+
+    /** Counts the request's bytes; the end event, when recorded. */
+    private void ended(RequestContext request, RequestEnd how) {
+        long in = request.bytesIn();
+        long out = request.bytesOut();
+        if (in > 0) {
+            metrics.bytesReceived.add(in);
+        }
+        if (out > 0) {
+            metrics.bytesSent.add(out);
+        }
+        if (Events.on()) {
+            Events.RequestEnded event = new Events.RequestEnded();
+            if (event.isEnabled()) {
+                event.listener = server.where();
+                event.client = Addresses.describe(request.clientAddress());
+                event.requestId = request.id();
+                event.outcome = how.reason().name();
+                event.requestDuration = System.nanoTime() - request.startNanos();
+                event.bytesIn = in;
+                event.bytesOut = out;
+                event.commit();
+            }
+        }
+    }
+
+    private void paused(String reason, long nanos) {
+        metrics.acceptPauses.increment();
+        if (Events.on()) {
+            Events.AcceptPaused event = new Events.AcceptPaused();
+            if (event.isEnabled()) {
+                event.listener = server.where();
+                event.reason = reason;
+                event.pause = nanos;
+                event.commit();
             }
         }
     }
@@ -397,15 +496,11 @@ final class RequestCycle<R> {
             @Override
             public long pausedForNanos() {
                 long until = acceptPausedUntil;
-                if (until == 0) {
-                    return 0;
-                }
-                long left = until - System.nanoTime();
-                if (left <= 0) {
+                long left = until == 0 ? 0 : until - System.nanoTime();
+                if (until != 0 && left <= 0) {
                     acceptPausedUntil = 0;
-                    return 0;
                 }
-                return left;
+                return Math.max(Math.max(left, 0), rateWait());
             }
 
             @Override

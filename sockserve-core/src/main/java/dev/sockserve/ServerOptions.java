@@ -38,12 +38,15 @@ public final class ServerOptions {
     private Duration closeGracePeriod = Duration.ofSeconds(10);
     private Duration writeTimeout = Duration.ofSeconds(60);
     private boolean sendEmptyReplies = false;
+    // 50 us: longer than a loopback or LAN round trip plus a small handler, far below a scheduling quantum
     private Duration readSpin = Duration.ofNanos(50_000);
     private List<ConnectionStep> steps = List.of();
     private List<RequestGate> gates = List.of();
     private List<RequestObserver> observers = List.of();
     private Tls tls;
     private ProxyProtocol proxyProtocol;
+    private AcceptRate acceptRate;
+    private boolean registerMBean;
 
     private ServerOptions() {
     }
@@ -66,6 +69,8 @@ public final class ServerOptions {
         c.observers = observers;
         c.tls = tls;
         c.proxyProtocol = proxyProtocol;
+        c.acceptRate = acceptRate;
+        c.registerMBean = registerMBean;
         return c;
     }
 
@@ -283,6 +288,56 @@ public final class ServerOptions {
         return c;
     }
 
+    /**
+     * The most requests a second the server takes, with {@code burst} taken at once after a quiet time
+     * (a token bucket). Above it the server stops accepting until a token is free: clients wait in the
+     * listen backlog (datagrams in the socket's receive buffer) and nobody is refused, as with the
+     * concurrency limit. Default: none.
+     */
+    public Optional<AcceptRate> acceptRate() {
+        return Optional.ofNullable(acceptRate);
+    }
+
+    public ServerOptions acceptRate(double perSecond, int burst) {
+        ServerOptions c = copy();
+        c.acceptRate = new AcceptRate(perSecond, burst);
+        return c;
+    }
+
+    /** {@link #acceptRate()}: tokens a second, and how many may be saved up. */
+    public record AcceptRate(double perSecond, int burst) {
+        public AcceptRate {
+            if (!(perSecond > 0) || Double.isInfinite(perSecond)) {
+                throw new IllegalArgumentException("acceptRate must be more than 0 a second, was " + perSecond);
+            }
+            if (burst < 1) {
+                throw new IllegalArgumentException("acceptRate's burst must be at least 1, was " + burst);
+            }
+        }
+
+        /** {@code 4/s:2}, {@code 0.5/s:1}. */
+        @Override
+        public String toString() {
+            return (perSecond == Math.rint(perSecond) ? String.valueOf((long) perSecond) : String.valueOf(perSecond))
+                    + "/s:" + burst;
+        }
+    }
+
+    /**
+     * Whether the server shows its {@link BaseServer#metrics()} as a JMX MBean
+     * ({@code dev.sockserve:type=Server,name="tcp 127.0.0.1:7007"}) while it is open. Default {@code false}:
+     * starting the platform MBean server costs tens of milliseconds of start-up, paid only when asked for.
+     */
+    public boolean registerMBean() {
+        return registerMBean;
+    }
+
+    public ServerOptions registerMBean(boolean value) {
+        ServerOptions c = copy();
+        c.registerMBean = value;
+        return c;
+    }
+
     /** TLS on every connection, if set; see {@link Tls}. Default: none (plain text). */
     public Optional<Tls> tls() {
         return Optional.ofNullable(tls);
@@ -340,6 +395,6 @@ public final class ServerOptions {
                 + maxPacketSize + ", concurrency=" + concurrency + ", blockOnClose=" + blockOnClose
                 + ", closeGracePeriod=" + closeGracePeriod + ", writeTimeout=" + writeTimeout
                 + ", sendEmptyReplies=" + sendEmptyReplies + ", readSpin=" + readSpin + ", steps=" + steps.size()
-                + ", gates=" + gates.size() + ", observers=" + observers.size() + "]";
+                + ", gates=" + gates.size() + ", observers=" + observers.size() + ", acceptRate=" + acceptRate + "]";
     }
 }

@@ -147,6 +147,7 @@ public abstract class StreamRequestHandler extends BaseRequestHandler<SocketChan
         } finally {
             if (streams != null) {
                 streams.close();
+                context().countBytes(streams.received(), streams.sent());
             }
         }
     }

@@ -265,6 +265,10 @@ public final class Tls {
     private void handshake(RequestContext request) throws IOException {
         var connection = request.connection().orElseThrow();
         connection.configureBlocking(true);
+        if (request.peerAddress() instanceof InetSocketAddress) {
+            // TLS writes whole records: Nagle would only hold a record's tail back for the peer's delayed ACK
+            connection.setOption(java.net.StandardSocketOptions.TCP_NODELAY, true);
+        }
         SSLEngine engine = request.peerAddress() instanceof InetSocketAddress peer
                 ? context.createSSLEngine(peer.getHostString(), peer.getPort()) : context.createSSLEngine();
         engine.setUseClientMode(false);

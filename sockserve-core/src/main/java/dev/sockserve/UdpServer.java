@@ -81,6 +81,75 @@ public class UdpServer extends BaseServer<DatagramRequest> {
         this(address, handlerFactory, options, bindAndActivate, Concurrency.synchronous(), null);
     }
 
+    /**
+     * Serves a UDP socket made elsewhere: inherited from inetd or systemd socket activation
+     * ({@link System#inheritedChannel()}), or bound by the caller. It must be bound already; the server
+     * does not bind it again, and {@link #serverClose()} closes it.
+     */
+    public UdpServer(DatagramChannel bound, Supplier<? extends BaseRequestHandler<DatagramRequest>> handlerFactory,
+            ServerOptions options) {
+        this(localAddressOf(bound), handlerFactory, options, true, Concurrency.synchronous(), adopt(bound));
+    }
+
+    private static SocketAddress localAddressOf(DatagramChannel channel) {
+        try {
+            SocketAddress local = channel.getLocalAddress();
+            if (local == null) {
+                throw new IllegalArgumentException("the datagram socket given to the server is not bound");
+            }
+            return local;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the address of the datagram socket: " + e.getMessage(), e);
+        }
+    }
+
+    private static DatagramTransport adopt(DatagramChannel channel) {
+        try {
+            return new AdoptedTransport(channel);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot use the datagram socket given to the server: " + e.getMessage(), e);
+        }
+    }
+
+    /** A socket bound elsewhere: {@link #serverBind()} leaves it as it is. */
+    private static final class AdoptedTransport implements DatagramTransport {
+        private final InetDatagramTransport inet;
+
+        AdoptedTransport(DatagramChannel channel) throws IOException {
+            this.inet = new InetDatagramTransport(channel);
+        }
+
+        @Override
+        public Received receive(ByteBuffer dst) throws IOException {
+            return inet.receive(dst);
+        }
+
+        @Override
+        public int send(ByteBuffer data, SocketAddress target) throws IOException {
+            return inet.send(data, target);
+        }
+
+        @Override
+        public SocketAddress localAddress() {
+            return inet.localAddress();
+        }
+
+        @Override
+        public java.nio.channels.SelectableChannel readiness() {
+            return inet.readiness();
+        }
+
+        @Override
+        public boolean isOpen() {
+            return inet.isOpen();
+        }
+
+        @Override
+        public void close() throws IOException {
+            inet.close();
+        }
+    }
+
     /** @param transport the socket, or null to open a UDP one */
     UdpServer(SocketAddress address, Supplier<? extends BaseRequestHandler<DatagramRequest>> handlerFactory,
             ServerOptions options, boolean bindAndActivate, Concurrency defaultConcurrency,
@@ -145,7 +214,8 @@ public class UdpServer extends BaseServer<DatagramRequest> {
     /** The socket: a {@link DatagramChannel} for UDP. */
     @Override
     public Channel socket() {
-        return transport instanceof InetDatagramTransport inet ? inet.channel() : transport;
+        return transport instanceof InetDatagramTransport inet ? inet.channel()
+                : transport instanceof AdoptedTransport adopted ? adopted.inet.channel() : transport;
     }
 
     /** How many datagrams were longer than {@link ServerOptions#maxPacketSize()}. */
@@ -203,6 +273,10 @@ public class UdpServer extends BaseServer<DatagramRequest> {
      */
     @Override
     protected void serverBind() throws IOException {
+        if (transport instanceof AdoptedTransport adopted) {
+            bound(adopted.localAddress()); // bound by whoever made it
+            return;
+        }
         DatagramChannel channel = ((InetDatagramTransport) transport).channel();
         channel.bind(requestedAddress());
         bound(channel.getLocalAddress());

@@ -2,6 +2,7 @@ package dev.sockserve;
 
 import static java.nio.charset.StandardCharsets.US_ASCII;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -99,11 +100,13 @@ class StreamTimeoutsTest {
                 Socket client = roundTrip(server)) {
             // the round trip armed a write deadline; the client now sits silent, its handler parked in a read
             Thread watchdog = watchdog();
+            // the watchdog is the JVM's: a connection another test left open may hold a deadline queued for up to
+            // the default write timeout (60 s); past that, only ours could wake it, and ours is disarmed
             await("the watchdog parked without a time limit (state WAITING), not polling", () ->
-                    watchdog.getState() == Thread.State.WAITING, Duration.ofSeconds(5));
+                    watchdog.getState() == Thread.State.WAITING, Duration.ofSeconds(65));
             // and stays so: it has nothing to wake for
-            Thread.sleep(500);
-            assertEquals(Thread.State.WAITING, watchdog.getState());
+            assertFalse(Await.holdsWithin(Duration.ofMillis(500), () -> watchdog.getState() != Thread.State.WAITING),
+                    "the watchdog woke with no deadline armed");
             client.getOutputStream().write("pong\n".getBytes(US_ASCII));
             assertEquals("pong\n", new String(client.getInputStream().readNBytes(5), US_ASCII));
         }

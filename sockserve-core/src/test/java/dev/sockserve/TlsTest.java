@@ -404,4 +404,15 @@ class TlsTest {
             assertEquals("timed out: TLS read timed out after 300ms", ended.poll(10, TimeUnit.SECONDS));
         }
     }
+
+    @Test
+    void aClientThatConnectsAndLeavesBeforeTheHandshakeIsRefusedAndNothingSpins() throws Exception {
+        try (Serving s = Serving.start(echo(serverTls(), Concurrency.virtualThreads(), new LinkedBlockingQueue<>()))) {
+            for (int i = 0; i < 3; i++) {
+                SocketChannel.open(s.server.serverAddress()).close(); // a port probe: connect, then close at once
+            }
+            Await.until("the three probes refused", () -> s.server.refusedRequests() == 3);
+            assertEquals("OK TLSv1.3 hello over tls localhost", python(port(s.server), ""));
+        }
+    }
 }

@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
 import java.util.function.LongSupplier;
+import java.util.function.Supplier;
 import java.util.logging.Formatter;
 import java.util.logging.Handler;
 import java.util.logging.Level;
@@ -44,10 +45,25 @@ final class EventLog {
     }
 
     EventLog(PrintStream out, Format format, boolean verbose, LongSupplier clock) {
+        this(out, format, verbose, clock, new LinkedHashMap<>(), null);
+    }
+
+    private EventLog(PrintStream out, Format format, boolean verbose, LongSupplier clock, Map<String, Repeats> repeats,
+            Supplier<String> listener) {
         this.out = out;
         this.format = format;
         this.verbose = verbose;
         this.clock = clock;
+        this.repeats = repeats;
+        this.listener = listener;
+    }
+
+    /**
+     * The same log for one listener's events: each JSON event also carries {@code listener} (its address as
+     * bound, {@code tcp://127.0.0.1:7007}); the text lines stay tcpserver's.
+     */
+    EventLog forListener(Supplier<String> name) {
+        return new EventLog(out, format, verbose, clock, repeats, name);
     }
 
     /** {@code status: ACTIVE/LIMIT}, or {@code ACTIVE/unlimited} (JSON: limit 0) when there is none. */
@@ -90,6 +106,17 @@ final class EventLog {
             event("deny", "deny " + id + " " + local.tcpserverLocal() + " " + remote.tcpserverRemote() + " " + reason,
                     fields("id", id, "local", local.display(), "remote", remote.display(), "reason", reason));
         }
+    }
+
+    /** {@link #cut(long, String, String)} on this view's listener. */
+    void cut(long id, String reason) {
+        cut(id, reason, listener == null ? "?" : listener.get());
+    }
+
+    /** A connection the server ended: always logged, with the request's id, why, and the listener. */
+    void cut(long id, String reason, String listener) {
+        event("cut", "cut " + id + " " + reason + " on " + listener,
+                fields("id", id, "reason", reason, "listener", listener));
     }
 
     void info(String message) {
@@ -138,7 +165,8 @@ final class EventLog {
     /** At most one line a second for each place that warns: a flood of bad datagrams must not flood the log. */
     static final long REPEAT_WINDOW = 1_000_000_000L;
 
-    private final Map<String, Repeats> repeats = new LinkedHashMap<>();
+    private final Map<String, Repeats> repeats; // shared with the listeners' views
+    private final Supplier<String> listener; // null: the process's own log
     private final LongSupplier clock;
 
     private void limited(String level, String message, Throwable thrown, String key) {
@@ -220,6 +248,10 @@ final class EventLog {
         } else {
             StringBuilder json = new StringBuilder("{\"time\":\"").append(Instant.now()).append("\",\"event\":");
             quote(json, name);
+            if (listener != null && !fields.containsKey("listener")) {
+                json.append(",\"listener\":");
+                quote(json, listener.get());
+            }
             for (Map.Entry<String, Object> e : fields.entrySet()) {
                 json.append(',');
                 quote(json, e.getKey());

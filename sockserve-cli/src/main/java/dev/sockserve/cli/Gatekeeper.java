@@ -104,8 +104,11 @@ final class Gatekeeper implements RequestGate, RequestObserver {
     @Override
     public void refused(RequestContext request, String reason) {
         if (request.attribute(DENIED).isEmpty()) {
-            log.deny(SERIALS.incrementAndGet(), new Peer(request.localAddress(), localName), Peer.of(request.clientAddress()),
-                    reason);
+            long serial = SERIALS.incrementAndGet();
+            log.deny(serial, new Peer(request.localAddress(), localName), Peer.of(request.clientAddress()), reason);
+            if (request.connection().isPresent() && Operations.Refusals.kind(reason).equals("rate")) {
+                log.cut(serial, "limit"); // --rate closed a connection it accepted
+            }
         }
     }
 
@@ -128,7 +131,11 @@ final class Gatekeeper implements RequestGate, RequestObserver {
             if (count.incrementAndGet() > perClient.get().max()) {
                 releaseClient(key);
                 perClient.get().message().ifPresent(message -> tell(request.connection().orElse(null), message));
-                return deny(serial, local, remote, "per-client limit " + perClient.get().max());
+                Optional<String> refusal = deny(serial, local, remote, "per-client limit " + perClient.get().max());
+                if (request.connection().isPresent()) {
+                    log.cut(serial, "limit"); // closed after accept
+                }
+                return refusal;
             }
         }
         request.attribute(ADMITTED, new Admitted(this, serial, local, remote, decision.settings()));

@@ -18,6 +18,7 @@ import picocli.CommandLine.Model.ArgSpec;
 import picocli.CommandLine.Model.OptionSpec;
 import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.TypeConversionException;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** The options every service and {@code exec} take, since they all run on the same core. */
@@ -141,6 +142,9 @@ final class ServeOptions {
     @Option(names = "--proxy-timeout", paramLabel = "DURATION", converter = DurationConverter.class,
             description = "A PROXY header not complete by then is closed. Default: 5s.")
     Duration proxyTimeout = ProxyProtocol.DEFAULT_TIMEOUT;
+
+    @Mixin
+    OpsOptions ops = new OpsOptions(); // issue 14's flags: rates, banner, metrics, socket activation, privileges
 
     private Optional<Tls> tls; // made once: the files are read at start-up and on SIGHUP
 
@@ -305,8 +309,8 @@ final class ServeOptions {
         @Override
         public ListenAddress convert(String value) {
             try {
-                return ListenAddress.parse(value);
-            } catch (IllegalArgumentException e) {
+                return value.startsWith("fd:") ? SocketActivation.named(value.substring(3)) : ListenAddress.parse(value);
+            } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
                 throw new TypeConversionException(e.getMessage());
             }
         }
@@ -326,27 +330,8 @@ final class ServeOptions {
             if (max < 1) {
                 throw new TypeConversionException("'" + value + "': N must be at least 1");
             }
-            Optional<String> message = colon < 0 ? Optional.empty() : Optional.of(unescape(value.substring(colon + 1)));
+            Optional<String> message = colon < 0 ? Optional.empty() : Optional.of(OpsOptions.Escapes.unescape(value.substring(colon + 1)));
             return new Gatekeeper.PerClientLimit(max, message);
-        }
-
-        private static String unescape(String s) {
-            StringBuilder out = new StringBuilder();
-            for (int i = 0; i < s.length(); i++) {
-                char c = s.charAt(i);
-                if (c == '\\' && i + 1 < s.length()) {
-                    char e = s.charAt(++i);
-                    out.append(switch (e) {
-                        case 'n' -> '\n';
-                        case 'r' -> '\r';
-                        case 't' -> '\t';
-                        default -> e;
-                    });
-                } else {
-                    out.append(c);
-                }
-            }
-            return out.toString();
         }
     }
 

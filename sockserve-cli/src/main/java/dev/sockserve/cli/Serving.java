@@ -55,6 +55,7 @@ final class Serving implements AutoCloseable {
     private final List<ListenAddress.Kind> kinds = new ArrayList<>();
     private final ServerGroup group;
     private final ChildReaper reaper; // exec only
+    private final Operations ops;
     private final AccessRules rules;
     private final Optional<Tls> tls;
     private final EventLog log;
@@ -76,6 +77,8 @@ final class Serving implements AutoCloseable {
         ServerOptions serverOptions = options.serverOptions(exec);
         int limit = options.limit != null ? options.limit : exec ? ServeOptions.EXEC_LIMIT : 0;
         ChildReaper childReaper = null;
+        this.ops = new Operations(options.ops, log);
+        List<Operations.Refusals> refusals = new ArrayList<>();
         try {
             if (exec) {
                 childReaper = new ChildReaper("exec");
@@ -83,13 +86,15 @@ final class Serving implements AutoCloseable {
             this.reaper = childReaper;
             for (ListenAddress listen : listeners) {
                 String localName = what instanceof What.Exec e ? e.localName() : "";
-                Gatekeeper gatekeeper = new Gatekeeper(log, rules, Optional.ofNullable(options.perClient),
+                java.util.concurrent.atomic.AtomicReference<String> name = new java.util.concurrent.atomic.AtomicReference<>(
+                        listen.toString()); // the address as bound once the server is open (port 0)
+                Gatekeeper gatekeeper = new Gatekeeper(log.forListener(name::get), rules, Optional.ofNullable(options.perClient),
                         options.concurrency == ServeOptions.ConcurrencyChoice.synchronous ? 1 : limit, !exec,
                         !exec && listen.kind() == ListenAddress.Kind.UDP, localName);
                 Supplier<? extends BaseRequestHandler<SocketChannel>> stream;
                 Supplier<? extends BaseRequestHandler<DatagramRequest>> datagram;
                 if (what instanceof What.Exec e) {
-                    ExecProgram program = new ExecProgram(e.argv(), System.getenv(), e.localName(), childReaper,
+                    ExecProgram program = new ExecProgram(e.argv(), SocketActivation.withoutVariables(System.getenv()), e.localName(), childReaper,
                             options.maxPacketSize);
                     stream = () -> program.streamHandler(listen.kind());
                     datagram = () -> program.datagramHandler(listen.kind());
@@ -107,7 +112,10 @@ final class Serving implements AutoCloseable {
                     stream = service.streamHandlers(options.readTimeout());
                     datagram = service.datagramHandlers();
                 }
-                ServerOptions listenerOptions = serverOptions.gate(gatekeeper).observer(gatekeeper);
+                Operations.Refusals counts = new Operations.Refusals();
+                refusals.add(counts);
+                ServerOptions listenerOptions = ops.listener(serverOptions, listen, counts).gate(gatekeeper)
+                        .observer(gatekeeper);
                 if (listen.kind() == ListenAddress.Kind.TLS) {
                     listenerOptions = listenerOptions.tls(options.tls().orElseThrow());
                 }
@@ -117,11 +125,14 @@ final class Serving implements AutoCloseable {
                 BaseServer<?> server = open(listen, stream, datagram, listenerOptions);
                 servers.add(server);
                 kinds.add(listen.kind());
-                if (server.serverAddress() instanceof UnixDomainSocketAddress unix) {
+                name.set(ListenAddress.describe(listen.kind(), server.serverAddress()));
+                if (server.serverAddress() instanceof UnixDomainSocketAddress unix
+                        && SocketActivation.channelFor(listen).isEmpty()) { // an inherited socket's file is not ours
                     socketFiles.put(unix.getPath(), fileKey(unix.getPath()));
                 }
             }
             group = new ServerGroup(servers);
+            ops.bound(servers, boundAddresses(), refusals);
         } catch (RuntimeException | Error e) {
             closeOpened();
             throw e;
@@ -133,6 +144,13 @@ final class Serving implements AutoCloseable {
 
     private static BaseServer<?> open(ListenAddress listen, Supplier<? extends BaseRequestHandler<SocketChannel>> stream,
             Supplier<? extends BaseRequestHandler<DatagramRequest>> datagram, ServerOptions options) {
+        java.nio.channels.Channel inherited = SocketActivation.channelFor(listen).orElse(null);
+        if (inherited instanceof java.nio.channels.ServerSocketChannel listening) {
+            return new TcpServer(listening, stream, options);
+        }
+        if (inherited instanceof java.nio.channels.DatagramChannel bound) {
+            return new UdpServer(bound, datagram, options);
+        }
         return switch (listen.kind()) {
             case TCP, TLS -> new TcpServer((InetSocketAddress) listen.address(), stream, options);
             case UNIX -> new UnixStreamServer((UnixDomainSocketAddress) listen.address(), stream, options);
@@ -162,6 +180,7 @@ final class Serving implements AutoCloseable {
         if (reaper != null) {
             reaper.close();
         }
+        ops.close();
     }
 
     /**
@@ -206,6 +225,11 @@ final class Serving implements AutoCloseable {
                 log.warning("SIGHUP: kept the TLS certificates and keys as they were: " + e.getMessage());
             }
         });
+    }
+
+    /** The operator's side: the metrics endpoint's address. */
+    Operations ops() {
+        return ops;
     }
 
     /** The addresses as bound, with their real ports: {@code tcp://127.0.0.1:7007}. */
@@ -257,6 +281,7 @@ final class Serving implements AutoCloseable {
             reaper.close(); // children still running after the grace period: SIGTERM, then SIGKILL
         }
         removeSocketFiles(); // the servers removed theirs; this catches one whose close failed
+        ops.close();
         log.flushRepeats();
     }
 

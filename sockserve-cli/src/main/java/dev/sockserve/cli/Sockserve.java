@@ -60,8 +60,10 @@ public final class Sockserve {
 
         @Override
         public Serving start(EventLog log) {
-            List<ListenAddress> listen = options.listen.isEmpty()
-                    ? List.of(ListenAddress.tcp("127.0.0.1", service.defaultPort())) : options.listen;
+            List<ListenAddress> listen = SocketActivation.listeners(options.listen, options.ops.inetd);
+            if (listen.isEmpty()) {
+                listen = List.of(ListenAddress.tcp("127.0.0.1", service.defaultPort()));
+            }
             return new Serving(new Serving.What.BuiltIn(service), listen, options, rules(options), log);
         }
     }
@@ -95,16 +97,17 @@ public final class Sockserve {
 
         @Override
         public Serving start(EventLog log) {
-            if (options.listen.isEmpty()) {
+            List<ListenAddress> listen = SocketActivation.listeners(options.listen, options.ops.inetd);
+            if (listen.isEmpty()) {
                 throw new IllegalArgumentException("exec needs --listen, for example --listen tcp://127.0.0.1:2000");
             }
-            if (options.listen.stream().anyMatch(l -> l.kind() == ListenAddress.Kind.TLS)) {
+            if (listen.stream().anyMatch(l -> l.kind() == ListenAddress.Kind.TLS)) {
                 throw new IllegalArgumentException("exec on a tls:// listener is not built yet; put 'sockserve forward "
                         + "--listen tls://... --to tcp://...' in front of a plain exec listener");
             }
             ExecProgram.resolve(program.get(0));
             SocketFd.check();
-            return new Serving(new Serving.What.Exec(program, localName), options.listen, options, rules(options), log);
+            return new Serving(new Serving.What.Exec(program, localName), listen, options, rules(options), log);
         }
     }
 
@@ -137,7 +140,8 @@ public final class Sockserve {
 
         @Override
         public Serving start(EventLog log) {
-            if (options.listen.isEmpty()) {
+            List<ListenAddress> listen = SocketActivation.listeners(options.listen, options.ops.inetd);
+            if (listen.isEmpty()) {
                 throw new IllegalArgumentException("forward needs --listen, for example --listen tls://0.0.0.0:8443");
             }
             if (options.readTimeout != null) {
@@ -145,7 +149,7 @@ public final class Sockserve {
                     + "sides; --write-timeout and --grace do");
             }
             Forward forward = new Forward(to, java.util.Optional.ofNullable(toTlsCa), java.util.Optional.ofNullable(sendProxy), log);
-            return new Serving(new Serving.What.Relay(forward), options.listen, options, rules(options), log);
+            return new Serving(new Serving.What.Relay(forward), listen, options, rules(options), log);
         }
     }
 
@@ -320,12 +324,32 @@ public final class Sockserve {
         return null;
     }
 
+    /** {@code --inetd} on a connected socket: one request, then the program's status (exec) or 0. */
+    private static void inetdNowait(Parsed parsed) {
+        try {
+            java.util.Optional<java.nio.channels.SocketChannel> connection = InetdOnce.connection();
+            if (connection.isEmpty()) {
+                return; // a listening socket: served as a listener
+            }
+            int status = parsed.starter() instanceof ExecCommand exec
+                    ? InetdOnce.exec(connection.get(), exec.program, exec.localName, exec.options, parsed.log())
+                    : InetdOnce.service(connection.get(), parsed.starter(), parsed.log());
+            System.exit(status);
+        } catch (Exception e) {
+            parsed.log().error("--inetd: " + e.getMessage());
+            System.exit(EXIT_FAILED);
+        }
+    }
+
     public static void main(String[] args) {
         Parsed parsed = parse(args, System.out, System.err);
         if (parsed.starter() == null) {
             System.exit(parsed.exitCode());
         }
         parsed.log().takeOverJavaLogging();
+        if (parsed.starter().options().ops.inetd) {
+            inetdNowait(parsed); // exits when descriptor 0 is a connected socket
+        }
         int[] exitCode = {EXIT_OK};
         Serving serving = start(parsed, System.err, exitCode);
         if (serving == null) {

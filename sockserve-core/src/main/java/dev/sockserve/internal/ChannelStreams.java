@@ -24,6 +24,8 @@ public final class ChannelStreams extends ReadPacing.Reader implements AutoClose
     private final long readTimeoutNanos;
     private final long writeTimeoutNanos;
     private final IoWatchdog.Deadline deadline; // null: no timeouts at all
+    private long received; // the handler's thread only: the request's byte counts
+    private long sent;
 
     public ChannelStreams(SocketChannel channel, Object peer, Duration readTimeout, Duration writeTimeout,
             ReadPacing pacing) {
@@ -153,6 +155,7 @@ public final class ChannelStreams extends ReadPacing.Reader implements AutoClose
                 if (readTimeoutNanos == 0) {
                     beforeRead();
                     n = channel.read(smallBuffer.clear()); // not through blockingRead: one frame fewer while parked
+                    received += Math.max(n, 0);
                 } else {
                     n = blockingRead(smallBuffer.clear());
                 }
@@ -170,7 +173,7 @@ public final class ChannelStreams extends ReadPacing.Reader implements AutoClose
                 try {
                     buffer.clear().put(small, 0, n);
                     buffer.limit(Math.min(buffer.capacity(), n + waiting));
-                    channel.read(buffer); // returns at once: the bytes are waiting
+                    received += Math.max(channel.read(buffer), 0); // returns at once: the bytes are waiting
                     buffer.flip();
                     total += buffer.remaining();
                     out.writeFully(buffer);
@@ -221,6 +224,7 @@ public final class ChannelStreams extends ReadPacing.Reader implements AutoClose
             System.arraycopy(small, 0, big, 0, n);
             // the kernel holds `waiting` bytes, so this read returns at once
             int more = channel.read(ByteBuffer.wrap(big, n, Math.min(waiting, big.length - n)));
+            received += Math.max(more, 0);
             data = big;
             lender = pool;
             limit = n + Math.max(more, 0);
@@ -240,11 +244,11 @@ public final class ChannelStreams extends ReadPacing.Reader implements AutoClose
         private int blockingRead(ByteBuffer buffer) throws IOException {
             beforeRead();
             if (readTimeoutNanos == 0) {
-                return channel.read(buffer);
+                return counted(channel.read(buffer));
             }
             deadline.armRead(readTimeoutNanos);
             try {
-                return channel.read(buffer);
+                return counted(channel.read(buffer));
             } catch (ClosedChannelException e) {
                 throw timedOutOr(e, "read", readTimeoutNanos);
             } finally {
@@ -264,6 +268,20 @@ public final class ChannelStreams extends ReadPacing.Reader implements AutoClose
             pos = limit;
             releaseIfDrained();
         }
+    }
+
+    private int counted(int n) {
+        received += Math.max(n, 0);
+        return n;
+    }
+
+    /** Bytes read from the socket so far (read ahead included) and written to it: the request's counts. */
+    public long received() {
+        return received;
+    }
+
+    public long sent() {
+        return sent;
     }
 
     private final class Output extends OutputStream {
@@ -290,7 +308,7 @@ public final class ChannelStreams extends ReadPacing.Reader implements AutoClose
             }
             if (writeTimeoutNanos == 0) {
                 while (buffer.hasRemaining()) {
-                    channel.write(buffer);
+                    sent += channel.write(buffer);
                 }
                 return;
             }
@@ -298,7 +316,7 @@ public final class ChannelStreams extends ReadPacing.Reader implements AutoClose
                 while (buffer.hasRemaining()) {
                     // re-armed on every call: a slow reader that keeps taking bytes is never cut
                     deadline.armWrite(writeTimeoutNanos);
-                    channel.write(buffer);
+                    sent += channel.write(buffer);
                 }
             } catch (ClosedChannelException e) {
                 throw timedOutOr(e, "write", writeTimeoutNanos);

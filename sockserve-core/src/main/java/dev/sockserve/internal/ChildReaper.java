@@ -55,6 +55,14 @@ public final class ChildReaper implements AutoCloseable {
             }
             reaped = true;
             Posix.close(pidfd);
+            if (Events.on()) {
+                Events.ChildExit event = new Events.ChildExit();
+                if (event.isEnabled()) {
+                    event.pid = pid;
+                    event.status = status;
+                    event.commit();
+                }
+            }
             exit.complete(status);
             return true;
         }

@@ -67,6 +67,9 @@ public final class JdkWarmUp {
         try (Stream<Path> files = Files.walk(root.resolve("dev/sockserve"))) {
             for (Path file : (Iterable<Path>) files.filter(f -> f.toString().endsWith(".class"))::iterator) {
                 String path = root.relativize(file).toString();
+                if (path.startsWith("dev/sockserve/internal/Events$")) {
+                    continue; // a Flight Recorder event class starts much of JFR when loaded: Events.on() loads them
+                }
                 try {
                     Class.forName(path.substring(0, path.length() - ".class".length()).replace('/', '.'), false, loader);
                 } catch (ClassNotFoundException | LinkageError skipped) {

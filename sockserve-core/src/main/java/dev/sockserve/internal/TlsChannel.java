@@ -114,8 +114,10 @@ public final class TlsChannel implements ByteChannel {
         synchronized (writeLock) {
             try {
                 engine.closeOutbound();
-                while (!engine.isOutboundDone() && wrapAndSend(EMPTY) != SSLEngineResult.Status.CLOSED) {
-                    // until the alert is out
+                for (int records = 0; records < 4 && !engine.isOutboundDone(); records++) { // an alert is one record
+                    if (wrapAndSend(EMPTY) == SSLEngineResult.Status.CLOSED) {
+                        break;
+                    }
                 }
             } catch (IOException | RuntimeException clientGone) {
                 // nobody to tell
@@ -130,12 +132,15 @@ public final class TlsChannel implements ByteChannel {
             switch (status) {
                 case NEED_WRAP -> {
                     synchronized (writeLock) {
-                        wrapAndSend(EMPTY);
+                        if (wrapAndSend(EMPTY) == SSLEngineResult.Status.CLOSED) {
+                            // the engine is done (an alert went out, or the client left): never loop on it
+                            throw new SSLException("the connection closed during the handshake");
+                        }
                     }
                 }
                 case NEED_UNWRAP, NEED_UNWRAP_AGAIN -> {
                     synchronized (readLock) {
-                        if (!unwrapSome() && engine.getHandshakeStatus() == status) {
+                        if (!unwrapSome()) {
                             throw new SSLException("the client closed the connection during the handshake");
                         }
                     }
@@ -306,8 +311,8 @@ public final class TlsChannel implements ByteChannel {
         synchronized (writeLock) {
             engine.closeOutbound();
             try {
-                while (!engine.isOutboundDone()) {
-                    if (wrapAndSend(EMPTY) == SSLEngineResult.Status.CLOSED && !engine.isOutboundDone()) {
+                for (int records = 0; records < 4 && !engine.isOutboundDone(); records++) { // close_notify is one record
+                    if (wrapAndSend(EMPTY) == SSLEngineResult.Status.CLOSED) {
                         break;
                     }
                 }

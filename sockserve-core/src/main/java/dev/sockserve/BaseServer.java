@@ -402,6 +402,16 @@ public abstract class BaseServer<R> implements AutoCloseable {
         lifecycle.stopAccepting();
     }
 
+    /**
+     * The first step of a drain ({@link ServerGroup#drain()}): new clients stop reaching this server at
+     * once, while those the kernel already queued stay queued to be taken. TCP and UDP attach a socket
+     * filter, a Unix stream server removes its socket file; the others cannot, and their close refuses
+     * newcomers as before. Safe from any thread; returns whether arrivals stopped.
+     */
+    boolean stopArrivals() {
+        return false;
+    }
+
     /** Whether {@link #serverClose()} has run. */
     public boolean isClosed() {
         return lifecycle.isClosed();

@@ -92,15 +92,25 @@ public final class Concurrency {
 
     /**
      * Each request in a new child JVM, at most {@code maxChildren} at once (at the limit the server stops
-     * accepting). A stream connection is handed to the child as its standard input, so the handler works
-     * on the client's socket itself ({@link System#inheritedChannel()}); a datagram is its standard input
-     * and what the handler sends back is the reply. Children are reaped as they end, only the server's
-     * own, and {@link BaseServer#serverClose()} waits for them as {@link ServerOptions#blockOnClose()} says,
-     * then ends the rest. Handing over a socket needs the JDK's internal descriptor: run the server with
-     * {@code --add-opens java.base/sun.nio.ch=dev.sockserve} (or {@code =ALL-UNNAMED} on the class path).
+     * accepting): the policy of the {@code Forking*} servers, which take the handler's class so that each
+     * child makes its own handler and the server never makes one. A stream connection is handed to the
+     * child as its standard input, so the handler works on the client's socket itself
+     * ({@link System#inheritedChannel()}); a datagram is its standard input and what the handler sends
+     * back is the reply, cut to {@link ServerOptions#maxPacketSize()} (and logged) when longer. Children are
+     * reaped as they end, only the server's own, and {@link BaseServer#serverClose()} waits for them as
+     * {@link ServerOptions#blockOnClose()} says, then ends the rest (and whatever they started: each child
+     * leads a process group of its own).
+     *
+     * <p>As in Python's {@code ForkingMixIn}, an exception from the handler goes to {@code handleError}
+     * run in the child, and the child's exit status tells the parent how the request went: 0 handled,
+     * 1 the handler threw an exception, 2 it threw an {@link Error}, 4 the request could not be started in
+     * the child (3 is the JVM's own exit on {@link OutOfMemoryError}); the server logs any status but 0 and 1
+     * as a warning, a signal as {@code signal N}. Handing over a socket needs the JDK's internal descriptor: run the
+     * server with {@code --add-opens java.base/sun.nio.ch=dev.sockserve} (or {@code =ALL-UNNAMED} on the
+     * class path).
      *
      * {@snippet :
-     * var server = new ForkingTcpServer(address, MyHandler::new,
+     * var server = new ForkingTcpServer(address, MyHandler.class,
      *         ServerOptions.defaults().concurrency(Concurrency.processes(8).childJvmOptions("-Xmx64m")));
      * }
      */

@@ -19,7 +19,7 @@ final class ForkingDispatch<R> extends Dispatch<R> {
     private final Thread.Builder.OfVirtual threads;
 
     ForkingDispatch(BaseServer<R> server, List<String> jvmOptions) throws IOException {
-        this.children = new ChildProcessDispatch(server, server.requestHandlerFactory().get().getClass(), jvmOptions);
+        this.children = new ChildProcessDispatch(server, server.requestHandlerFactory(), jvmOptions);
         this.threads = Thread.ofVirtual().name(server.threadName("request"));
     }
 

@@ -1,15 +1,18 @@
 package dev.sockserve;
 
 import java.net.InetSocketAddress;
-import java.util.function.Supplier;
+import java.nio.channels.SocketChannel;
 
 /**
  * A {@link TcpServer} that handles each request in a child JVM: Python's {@code ForkingTCPServer}
  * ({@code ForkingMixIn}). At most 40 children at once by default, as in Python; set another bound
  * with {@code ServerOptions.defaults().concurrency(Concurrency.processes(n))}. A handler that crashes,
- * calls {@code System.exit} or runs out of memory ends only its own child. The handler class needs a
- * public no-argument constructor; see {@link Concurrency#processes(int)} for the JVM flag that handing
- * over a connection needs.
+ * calls {@code System.exit} or runs out of memory ends only its own child.
+ *
+ * <p>The server takes the handler's class, not a factory: each child JVM makes its handler from the
+ * class, and the server itself never makes one. The class must be public and concrete, top-level or
+ * static nested, with a public no-argument constructor (checked here). An exception from the handler
+ * goes to {@link #handleError} in the child; the exit codes are in {@link Concurrency#processes(int)}.
  *
  * {@snippet :
  * public static final class Handler extends StreamRequestHandler {
@@ -18,7 +21,7 @@ import java.util.function.Supplier;
  *         wfile().write(("child " + ProcessHandle.current().pid() + "\n").getBytes(UTF_8));
  *     }
  * }
- * try (var server = new ForkingTcpServer(address, Handler::new)) {
+ * try (var server = new ForkingTcpServer(address, Handler.class)) {
  *     server.serveForever();
  * }
  * }
@@ -28,17 +31,18 @@ public class ForkingTcpServer extends TcpServer {
     /** Python's {@code ForkingMixIn.max_children}. */
     public static final int DEFAULT_MAX_CHILDREN = 40;
 
-    public ForkingTcpServer(InetSocketAddress address, Supplier<? extends BaseRequestHandler<java.nio.channels.SocketChannel>> handlerFactory) {
-        this(address, handlerFactory, ServerOptions.defaults());
+    public ForkingTcpServer(InetSocketAddress address, Class<? extends BaseRequestHandler<SocketChannel>> handlerClass) {
+        this(address, handlerClass, ServerOptions.defaults());
     }
 
-    public ForkingTcpServer(InetSocketAddress address, Supplier<? extends BaseRequestHandler<java.nio.channels.SocketChannel>> handlerFactory,
+    public ForkingTcpServer(InetSocketAddress address, Class<? extends BaseRequestHandler<SocketChannel>> handlerClass,
             ServerOptions options) {
-        this(address, handlerFactory, options, true);
+        this(address, handlerClass, options, true);
     }
 
-    public ForkingTcpServer(InetSocketAddress address, Supplier<? extends BaseRequestHandler<java.nio.channels.SocketChannel>> handlerFactory,
+    public ForkingTcpServer(InetSocketAddress address, Class<? extends BaseRequestHandler<SocketChannel>> handlerClass,
             ServerOptions options, boolean bindAndActivate) {
-        super(address, handlerFactory, options, bindAndActivate, Concurrency.processes(DEFAULT_MAX_CHILDREN));
+        super(address, new HandlerClass<>(handlerClass), options, bindAndActivate,
+                Concurrency.processes(DEFAULT_MAX_CHILDREN));
     }
 }

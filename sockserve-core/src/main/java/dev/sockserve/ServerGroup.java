@@ -78,6 +78,52 @@ public final class ServerGroup implements AutoCloseable {
     }
 
     /**
+     * New clients stop reaching every server at once ({@link BaseServer}'s socket filter or socket-file
+     * removal), while those the kernel already queued stay queued; {@link #drain()} then takes them. Safe from
+     * any thread, for example a signal handler's, before stopping the loop.
+     */
+    public void stopArrivals() {
+        for (BaseServer<?> server : servers) {
+            server.stopArrivals();
+        }
+    }
+
+    /**
+     * A graceful stop that loses no client: {@link #stopArrivals()}, stops the loop, takes and serves every
+     * client already queued (for at most the longest grace period), then {@link #close()}s, which lets the
+     * running requests finish within the grace period and cuts the rest. Without it, closing a listening
+     * socket resets the connections in its queue, which a load balancer does not retry. Call it from any
+     * thread (a shutdown hook: {@code addShutdownHook(new Thread(group::drain))}), or from the one that ran
+     * {@link #serveForever} after it returned.
+     */
+    public void drain() {
+        if (loop.runsOn(Thread.currentThread())) {
+            stopArrivals();
+            close(); // a handler on the loop's own thread: the loop cannot serve the queue under it
+            return;
+        }
+        stopArrivals();
+        if (loop.isRunning()) {
+            loop.stopAndWait();
+        }
+        Duration atMost = servers.stream().map(s -> s.options().closeGracePeriod()).max(Duration::compareTo)
+                .orElse(Duration.ZERO);
+        int attached = 0;
+        try {
+            for (BaseServer<?> server : servers) {
+                server.servedBy(loop);
+                attached++;
+            }
+            loop.serveQueued(atMost);
+        } finally {
+            for (int i = 0; i < attached; i++) {
+                servers.get(i).servedBy(null);
+            }
+            close();
+        }
+    }
+
+    /**
      * Stops serving, closes every listening socket at once (new clients are refused from then on), then
      * closes every server ({@link BaseServer#serverClose()}) side by side, so the grace periods run
      * together rather than one after another.

@@ -1,5 +1,6 @@
 package dev.sockserve;
 
+import dev.sockserve.internal.ArrivalFilter;
 import dev.sockserve.internal.SocketFile;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -50,7 +51,7 @@ public class TcpServer extends BaseServer<SocketChannel> {
     private final ProtocolFamily family;
     private final ServerSocketChannel socket;
     private volatile SocketAddress bound;
-    private SocketFile createdFile;
+    private volatile SocketFile createdFile;
     private final boolean adopted;
 
     /** Binds {@code address} with the default options and serves synchronously. */
@@ -268,6 +269,23 @@ public class TcpServer extends BaseServer<SocketChannel> {
                 createdFile.remove();
                 createdFile = null;
             }
+        }
+    }
+
+    @Override
+    boolean stopArrivals() {
+        try {
+            if (family == StandardProtocolFamily.UNIX) {
+                SocketFile file = createdFile; // clients find no socket at the path; those queued are still taken
+                createdFile = null;
+                return file != null && file.remove();
+            }
+            ArrivalFilter.dropNewConnections(socket);
+            return true;
+        } catch (IOException | RuntimeException e) {
+            LOG.log(System.Logger.Level.WARNING, "cannot stop new connections to " + where() + " before draining ("
+                    + e.getMessage() + "); closing it refuses them");
+            return false;
         }
     }
 

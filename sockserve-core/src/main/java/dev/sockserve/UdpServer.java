@@ -308,6 +308,20 @@ public class UdpServer extends BaseServer<DatagramRequest> {
     }
 
     @Override
+    boolean stopArrivals() {
+        if (!(transport instanceof InetDatagramTransport inet)) {
+            return false;
+        }
+        try {
+            dev.sockserve.internal.ArrivalFilter.dropNewDatagrams(inet.channel());
+            return true;
+        } catch (IOException | RuntimeException e) {
+            LOG.log(Level.WARNING, "cannot stop new datagrams to " + where() + " before draining (" + e.getMessage() + ")");
+            return false;
+        }
+    }
+
+    @Override
     void closeSocket() throws IOException {
         truncatedLog.flush(Level.WARNING, () -> "datagrams longer than " + maxPacketSizeName() + " "
                 + options().maxPacketSize() + " on " + where() + ": " + truncated.get() + " in all");

@@ -59,7 +59,7 @@ class DescriptorExhaustionTest {
                 case "processes" -> Concurrency.processes(4);
                 default -> throw new IllegalArgumentException(args[0]);
             });
-            BaseServer<?> server = args[0].equals("processes") ? new ForkingTcpServer(address, LineEcho::new, options)
+            BaseServer<?> server = args[0].equals("processes") ? new ForkingTcpServer(address, LineEcho.class, options)
                     : new TcpServer(address, LineEcho::new, options);
             awaitSelecting(Thread.ofPlatform().daemon(true).start(server::serveForever));
             int free = Integer.parseInt(args[1]);

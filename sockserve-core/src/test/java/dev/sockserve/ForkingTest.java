@@ -67,6 +67,7 @@ class ForkingTest {
             switch (line) {
                 case "exit" -> System.exit(3);
                 case "throw" -> throw new IllegalStateException("handler failed in the child");
+                case "error" -> throw new AssertionError("an Error in the child");
                 case "oom" -> {
                     List<long[]> hog = new ArrayList<>();
                     while (true) {
@@ -92,12 +93,12 @@ class ForkingTest {
     static BaseServer<?> forking(Transport transport, Path dir, ServerOptions options) {
         SocketAddress address = transport.address(dir);
         return switch (transport) {
-            case TCP4, TCP6 -> new ForkingTcpServer((InetSocketAddress) address, PidEcho::new, options);
-            case UDP4, UDP6 -> new ForkingUdpServer((InetSocketAddress) address, PidEchoDatagram::new, options);
-            case UNIX_STREAM -> new ForkingUnixStreamServer((java.net.UnixDomainSocketAddress) address, PidEcho::new,
+            case TCP4, TCP6 -> new ForkingTcpServer((InetSocketAddress) address, PidEcho.class, options);
+            case UDP4, UDP6 -> new ForkingUdpServer((InetSocketAddress) address, PidEchoDatagram.class, options);
+            case UNIX_STREAM -> new ForkingUnixStreamServer((java.net.UnixDomainSocketAddress) address, PidEcho.class,
                     options);
             case UNIX_DGRAM -> new ForkingUnixDatagramServer((java.net.UnixDomainSocketAddress) address,
-                    PidEchoDatagram::new, options);
+                    PidEchoDatagram.class, options);
         };
     }
 
@@ -130,7 +131,7 @@ class ForkingTest {
 
     @Test
     void aHandlerThatExitsThrowsOrRunsOutOfMemoryHarmsNeitherTheServerNorOtherClients() throws Exception {
-        var server = new ForkingTcpServer(LOOPBACK, Misbehaving::new, ServerOptions.defaults()
+        var server = new ForkingTcpServer(LOOPBACK, Misbehaving.class, ServerOptions.defaults()
                 .concurrency(Concurrency.processes(8).childJvmOptions("-Xmx24m", "-XX:+ExitOnOutOfMemoryError",
                         "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")));
         try (Serving s = Serving.start(server);
@@ -152,7 +153,7 @@ class ForkingTest {
 
     @Test
     void atMaxChildrenTheServerStopsAccepting() throws Exception {
-        var server = new ForkingTcpServer(LOOPBACK, Misbehaving::new,
+        var server = new ForkingTcpServer(LOOPBACK, Misbehaving.class,
                 ServerOptions.defaults().concurrency(Concurrency.processes(2)));
         List<SocketChannel> clients = new ArrayList<>();
         try (Serving s = Serving.start(server)) {
@@ -174,7 +175,7 @@ class ForkingTest {
 
     @Test
     void closeEndsChildrenStillRunningAfterTheGracePeriod() throws Exception {
-        var server = new ForkingTcpServer(LOOPBACK, Misbehaving::new,
+        var server = new ForkingTcpServer(LOOPBACK, Misbehaving.class,
                 ServerOptions.defaults().closeGracePeriod(java.time.Duration.ofMillis(500)));
         Serving s = Serving.start(server);
         try (SocketChannel c = SocketChannel.open(server.serverAddress())) {
@@ -188,7 +189,7 @@ class ForkingTest {
 
     @Test
     void closeWaitsForARunningChildWhenItEndsInTime() throws Exception {
-        var server = new ForkingTcpServer(LOOPBACK, Misbehaving::new);
+        var server = new ForkingTcpServer(LOOPBACK, Misbehaving.class);
         Serving s = Serving.start(server);
         try (SocketChannel c = SocketChannel.open(server.serverAddress())) {
             ServerSuiteTest.await("the child", () -> server.activeRequests() == 1);
@@ -211,10 +212,130 @@ class ForkingTest {
         }
     }
 
+    /** Counts the handlers made in this JVM. */
+    public static final class Counted extends StreamRequestHandler {
+        static final java.util.concurrent.atomic.AtomicInteger MADE = new java.util.concurrent.atomic.AtomicInteger();
+
+        public Counted() {
+            MADE.incrementAndGet();
+        }
+
+        @Override
+        protected void handle() throws IOException {
+            wfile().write(("made here " + MADE.get() + "\n").getBytes(US_ASCII));
+        }
+    }
+
     @Test
-    void aLambdaHandlerIsRefusedWithAReason() {
-        var e = assertThrows(IllegalArgumentException.class, () -> new ForkingTcpServer(LOOPBACK,
-                StreamRequestHandler.of(h -> { })));
+    void theServerNeverMakesAHandlerItselfOnlyEachChildDoes() throws Exception {
+        int before = Counted.MADE.get();
+        var server = new ForkingTcpServer(LOOPBACK, Counted.class);
+        try (Serving s = Serving.start(server);
+                SocketChannel c = SocketChannel.open(server.serverAddress())) {
+            assertEquals("made here 1\n", ask(c, "x"), "the child made one handler");
+        }
+        assertEquals(before, Counted.MADE.get(), "a handler was made in the server");
+    }
+
+    static final class NotPublic extends StreamRequestHandler {
+        @Override
+        protected void handle() {
+        }
+    }
+
+    @Test
+    void aHandlerClassTheChildCannotMakeIsRefusedWithAReason() {
+        var e = assertThrows(IllegalArgumentException.class, () -> new ForkingTcpServer(LOOPBACK, NotPublic.class));
         assertTrue(e.getMessage().contains("public no-argument constructor"), e.getMessage());
+    }
+
+    @Test
+    void aFactoryWithTheProcessesPolicyIsRefusedNamingTheClassTakingConstructor() {
+        var e = assertThrows(IllegalArgumentException.class, () -> new TcpServer(LOOPBACK, PidEcho::new,
+                ServerOptions.defaults().concurrency(Concurrency.processes(2))));
+        assertTrue(e.getMessage().contains("new ForkingTcpServer(address, MyHandler.class"), e.getMessage());
+    }
+
+    /**
+     * A Forking server with {@link Misbehaving} handlers in a JVM of its own, so that a test can read what it
+     * and its children log on standard error: prints {@code PORT n}, stops at the first line on standard input.
+     */
+    public static final class ChildServer {
+        public static void main(String[] args) throws Exception {
+            var server = new ForkingTcpServer(LOOPBACK, Misbehaving.class);
+            Thread loop = Thread.ofPlatform().start(server::serveForever);
+            System.out.println("PORT " + ((InetSocketAddress) server.serverAddress()).getPort());
+            new java.io.BufferedReader(new java.io.InputStreamReader(System.in, US_ASCII)).readLine();
+            server.shutdown();
+            loop.join();
+            server.serverClose();
+        }
+    }
+
+    @Test
+    void anExceptionInTheChildGoesToHandleErrorThereAndTheParentTellsAnErrorByTheExitStatus() throws Exception {
+        Path err = dir.resolve("stderr");
+        String javaCommand = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        String classpath = Path.of("target/classes").toAbsolutePath() + ":" + Path.of("target/test-classes").toAbsolutePath();
+        Process p = new ProcessBuilder(javaCommand, "--enable-native-access=ALL-UNNAMED", "--add-opens",
+                "java.base/sun.nio.ch=ALL-UNNAMED", "-cp", classpath, ChildServer.class.getName())
+                .redirectError(err.toFile()).start();
+        try {
+            var out = new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream(), US_ASCII));
+            String line = out.readLine();
+            assertTrue(line != null && line.startsWith("PORT "), "the server said " + line);
+            var address = new InetSocketAddress("127.0.0.1", Integer.parseInt(line.substring(5)));
+            for (String bad : List.of("throw", "error")) {
+                try (SocketChannel c = SocketChannel.open(address)) {
+                    assertEquals("", ask(c, bad));
+                }
+            }
+            try (SocketChannel c = SocketChannel.open(address)) {
+                assertTrue(ask(c, "after").endsWith(" after\n")); // served after both
+            }
+            ServerSuiteTest.await("the parent's word on the Error",
+                    () -> readQuietly(err).contains("the handler threw an Error (exit 2)"));
+            String log = readQuietly(err);
+            // handleError's own line, logged by the child: the client's address and the exception
+            assertTrue(log.matches("(?s).*error while handling a request from 127\\.0\\.0\\.1:\\d+ on tcp 127\\.0\\.0\\.1:\\d+.*"
+                    + "IllegalStateException: handler failed in the child.*"), log);
+            assertTrue(log.contains("AssertionError: an Error in the child"), log);
+            assertEquals(1, log.split("child \\d+ for ", -1).length - 1, "only the Error is the parent's warning: " + log);
+        } finally {
+            p.getOutputStream().write('\n');
+            p.getOutputStream().flush();
+            if (!p.waitFor(20, java.util.concurrent.TimeUnit.SECONDS)) {
+                p.destroyForcibly().waitFor();
+            }
+        }
+    }
+
+    private static String readQuietly(Path file) {
+        try {
+            return java.nio.file.Files.readString(file);
+        } catch (IOException e) {
+            return "";
+        }
+    }
+
+    @Test
+    void anOversizeDatagramReplyIsCutToTheMaximumPacketSize() throws Exception {
+        var server = new ForkingUdpServer(LOOPBACK, Chatty.class, ServerOptions.defaults().maxPacketSize(100));
+        try (Serving s = Serving.start(server); var client = new java.net.DatagramSocket()) {
+            client.setSoTimeout(20_000);
+            client.send(new java.net.DatagramPacket("hi".getBytes(US_ASCII), 2, server.serverAddress()));
+            java.net.DatagramPacket reply = new java.net.DatagramPacket(new byte[1000], 1000);
+            client.receive(reply);
+            assertEquals("x".repeat(100), new String(reply.getData(), 0, reply.getLength(), US_ASCII),
+                    "cut to maxPacketSize, not dropped");
+        }
+    }
+
+    /** Replies with more than any maxPacketSize a test sets. */
+    public static final class Chatty extends DatagramRequestHandler {
+        @Override
+        protected void handle() throws IOException {
+            wfile().write("x".repeat(5000).getBytes(US_ASCII));
+        }
     }
 }

@@ -203,12 +203,12 @@ class ServerSuiteTest {
         }
 
         @Override
-        public java.util.function.Supplier<? extends StreamRequestHandler> streamHandler() {
-            return BigWrite::new;
+        public Class<? extends StreamRequestHandler> streamHandler() {
+            return BigWrite.class;
         }
 
         @Override
-        public java.util.function.Supplier<? extends DatagramRequestHandler> datagramHandler() {
+        public Class<? extends DatagramRequestHandler> datagramHandler() {
             throw new UnsupportedOperationException("16 MiB is no datagram");
         }
     };

@@ -367,7 +367,7 @@ class TlsTest {
 
     @Test
     void underProcessesTheChildReadsAndWritesPlainTextWhileTheServerDoesTheTls() throws Exception {
-        var server = new ForkingTcpServer(new InetSocketAddress("127.0.0.1", 0), ForkingTest.PidEcho::new,
+        var server = new ForkingTcpServer(new InetSocketAddress("127.0.0.1", 0), ForkingTest.PidEcho.class,
                 ServerOptions.defaults().concurrency(Concurrency.processes(4)).tls(serverTls()));
         try (Serving s = Serving.start(server)) {
             String out = python(port(server), "");

@@ -57,9 +57,9 @@ public enum Transport {
      * for tests whose bodies are of this kind.
      */
     public interface ForkableBody extends Body {
-        Supplier<? extends StreamRequestHandler> streamHandler();
+        Class<? extends StreamRequestHandler> streamHandler();
 
-        Supplier<? extends DatagramRequestHandler> datagramHandler();
+        Class<? extends DatagramRequestHandler> datagramHandler();
     }
 
     /** Line echo for streams (one line per connection, as CPython's test), whole-datagram echo for datagrams. */
@@ -70,13 +70,13 @@ public enum Transport {
         }
 
         @Override
-        public Supplier<? extends StreamRequestHandler> streamHandler() {
-            return EchoStream::new;
+        public Class<? extends StreamRequestHandler> streamHandler() {
+            return EchoStream.class;
         }
 
         @Override
-        public Supplier<? extends DatagramRequestHandler> datagramHandler() {
-            return EchoDatagram::new;
+        public Class<? extends DatagramRequestHandler> datagramHandler() {
+            return EchoDatagram.class;
         }
     };
 
@@ -185,21 +185,23 @@ public enum Transport {
      * body must be a {@link ForkableBody}, whose handler classes the child JVM runs.
      */
     public BaseServer<?> server(SocketAddress address, Body body, ServerOptions options, Hooks hooks) {
-        Supplier<? extends StreamRequestHandler> streamHandler = null;
-        Supplier<? extends DatagramRequestHandler> datagramHandler = null;
-        if (body instanceof ForkableBody forkable) {
-            if (stream()) {
-                streamHandler = forkable.streamHandler();
-            } else {
-                datagramHandler = forkable.datagramHandler();
-            }
-        } else if (options.concurrency().map(c -> c.mode() == Concurrency.Mode.PROCESSES).orElse(false)) {
-            throw new IllegalArgumentException("processes() runs the handler in a child JVM: give a ForkableBody");
-        } else {
-            streamHandler = StreamRequestHandler.of(h -> body.run(h.rfile(), h.wfile()));
-            datagramHandler = DatagramRequestHandler.of(h -> body.run(h.rfile(), h.wfile()));
-        }
         ServerOptions observed = hooks.addTo(options);
+        if (options.concurrency().map(c -> c.mode() == Concurrency.Mode.PROCESSES).orElse(false)) {
+            if (!(body instanceof ForkableBody forkable)) {
+                throw new IllegalArgumentException("processes() runs the handler in a child JVM: give a ForkableBody");
+            }
+            return switch (this) { // the Forking servers take the handler's class: the child JVM makes it
+                case TCP4, TCP6 -> new ForkingTcpServer((InetSocketAddress) address, forkable.streamHandler(), observed);
+                case UNIX_STREAM -> new ForkingUnixStreamServer((UnixDomainSocketAddress) address, forkable.streamHandler(),
+                        observed);
+                case UDP4, UDP6 -> new ForkingUdpServer((InetSocketAddress) address, forkable.datagramHandler(), observed);
+                case UNIX_DGRAM -> new ForkingUnixDatagramServer((UnixDomainSocketAddress) address,
+                        forkable.datagramHandler(), observed);
+            };
+        }
+        Supplier<? extends StreamRequestHandler> streamHandler = StreamRequestHandler.of(h -> body.run(h.rfile(), h.wfile()));
+        Supplier<? extends DatagramRequestHandler> datagramHandler =
+                DatagramRequestHandler.of(h -> body.run(h.rfile(), h.wfile()));
         return switch (this) {
             case TCP4, TCP6 -> new TcpServer((InetSocketAddress) address, streamHandler, observed);
             case UNIX_STREAM -> new UnixStreamServer((UnixDomainSocketAddress) address, streamHandler, observed);

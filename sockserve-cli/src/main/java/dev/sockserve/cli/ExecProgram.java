@@ -1,49 +1,63 @@
 package dev.sockserve.cli;
 
-import dev.sockserve.internal.Posix;
-import dev.sockserve.internal.SocketFd;
-import dev.sockserve.internal.ChildReaper;
-
 import dev.sockserve.BaseRequestHandler;
 import dev.sockserve.DatagramRequest;
+import dev.sockserve.RequestContext;
+import dev.sockserve.Tls;
+import dev.sockserve.internal.ChildProcesses;
+import dev.sockserve.internal.ChildReaper;
+import dev.sockserve.internal.Durations;
+import dev.sockserve.internal.Posix;
+import dev.sockserve.internal.Relay;
+import dev.sockserve.internal.SocketFd;
+import dev.sockserve.internal.SocketPair;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ExecutionException;
 import java.util.regex.Pattern;
 
 /**
- * {@code sockserve exec}: runs a program per connection (or per datagram), the UCSPI way.
+ * {@code sockserve exec}: runs a program per connection (or per datagram), the UCSPI way, through the
+ * core's {@link ChildProcesses}, which the {@code processes()} policy shares.
  *
  * <p>On a stream listener the program gets the accepted socket itself as its standard input and output
- * (started with {@code posix_spawn} through the core's native layer): no bytes pass through the server, which is
- * what makes it as fast as tcpserver. The client's end-of-file is the program's end of input; when the
- * program ends, the server shuts the connection down, so the client sees end-of-file even if a
- * grandchild still holds the socket. On a datagram listener the datagram is the program's input and
- * its output, up to the maximum packet size, is the reply.
+ * ({@code posix_spawn}): no bytes pass through the server, which is what makes it as fast as tcpserver.
+ * The client's end-of-file is the program's end of input; when the program ends, the server shuts the
+ * connection down, so the client sees end-of-file even if a grandchild still holds the socket. On a
+ * datagram listener the datagram is the program's input and its output is the reply, cut to the maximum
+ * packet size (logged); a run that takes longer than {@code --datagram-timeout} is killed with its process
+ * group and sends nothing. Each program leads a process group of its own, which is signalled as a whole
+ * when the grace period ends or a second signal comes.
  */
 final class ExecProgram {
 
     /** Variables that describe a connection: removed from the inherited environment, never left stale. */
-    private static final Pattern UCSPI_VARIABLE = Pattern.compile("PROTO|(TCP6?|UDP|UNIX)(LOCAL|REMOTE)[A-Z]*");
+    /** What the command sets for a program, so none is left stale from the parent: UCSPI's, mod_ssl's, PROXY_*. */
+    private static final Pattern UCSPI_VARIABLE = Pattern.compile(
+            "PROTO|(TCP6?|UDP|UNIX|SSL)(LOCAL|REMOTE)[A-Z]*|SSL_(PROTOCOL|CIPHER|TLS_SNI|CLIENT_[A-Z_]+)|PROXY_[A-Z_]*");
 
     private final List<String> argv;
     private final String executable;
     private final Map<String, String> baseEnvironment;
     private final String localName; // TCPLOCALHOST, if given with -l
-    private final ChildReaper reaper;
+    private final ChildProcesses children;
     private final int maxPacketSize;
+    /** How long a program may run for one datagram unless --datagram-timeout says otherwise. */
+    static final Duration DEFAULT_DATAGRAM_TIMEOUT = Duration.ofSeconds(5);
 
-    ExecProgram(List<String> argv, Map<String, String> inherited, String localName, ChildReaper reaper,
-            int maxPacketSize) {
+    private final Duration datagramTimeout;
+
+    ExecProgram(List<String> argv, Map<String, String> inherited, String localName, ChildProcesses children,
+            int maxPacketSize, Duration datagramTimeout) {
         this.argv = List.copyOf(argv);
         this.executable = resolve(argv.get(0));
         Map<String, String> base = new LinkedHashMap<>();
@@ -54,8 +68,9 @@ final class ExecProgram {
         });
         this.baseEnvironment = base;
         this.localName = localName;
-        this.reaper = reaper;
+        this.children = children;
         this.maxPacketSize = maxPacketSize;
+        this.datagramTimeout = datagramTimeout;
     }
 
     /**
@@ -79,16 +94,34 @@ final class ExecProgram {
         throw new IllegalArgumentException("program '" + program + "' is not on the PATH");
     }
 
-    /** The program's environment for one request. */
+    /** The program's environment for a connection that came without a request context (--inetd). */
     Map<String, String> environment(ListenAddress.Kind kind, Gatekeeper.Admitted request, Posix.PeerCredentials peer) {
-        Map<String, String> env = new LinkedHashMap<>(baseEnvironment);
+        return environment(kind, request, peer, null);
+    }
+
+    /**
+     * The program's environment for one request; with its context (null outside a server), the PROXY
+     * protocol's variables, and over TLS {@code sslserver -e -s}'s names and mod_ssl's beside TCP's.
+     */
+    Map<String, String> environment(ListenAddress.Kind kind, Gatekeeper.Admitted request, Posix.PeerCredentials peer,
+            RequestContext context) {
+        Optional<Tls.Session> tls = context == null ? Optional.empty() : Tls.session(context);        Map<String, String> env = new LinkedHashMap<>(baseEnvironment);
         String proto = switch (kind) {
             case TCP, TLS -> "TCP";
             case UDP -> "UDP";
             case UNIX, UNIX_DGRAM -> "UNIX";
         };
         env.put("PROTO", proto);
-        if (kind == ListenAddress.Kind.TCP || kind == ListenAddress.Kind.UDP) {
+        if (kind == ListenAddress.Kind.TLS) {
+            env.put("PROTO", "SSL");
+            for (String p : List.of("SSL", "TCP")) {
+                env.put(p + "LOCALIP", request.local.ip().orElse(""));
+                env.put(p + "LOCALPORT", String.valueOf(request.local.port().orElse(0)));
+                env.put(p + "REMOTEIP", request.remote.ip().orElse(""));
+                env.put(p + "REMOTEPORT", String.valueOf(request.remote.port().orElse(0)));
+            }
+            tls.ifPresent(session -> putTls(env, session));
+        } else if (kind == ListenAddress.Kind.TCP || kind == ListenAddress.Kind.UDP) {
             if (kind == ListenAddress.Kind.TCP && !localName.isEmpty()) {
                 env.put("TCPLOCALHOST", localName);
             }
@@ -105,14 +138,37 @@ final class ExecProgram {
                 env.put("UNIXREMOTEEGID", String.valueOf(peer.gid()));
             }
         }
+        ProxyEnvironment.add(env, context); // behind a PROXY header: PROXY_SOURCE_IP and the TLVs
         env.putAll(request.settings); // the rules' VAR=value, as tcpserver applies them: last
         return env;
     }
 
-    private static List<String> asStrings(Map<String, String> env) {
+    /** mod_ssl's names: the protocol, the cipher's IANA name, SNI, and the client's certificate when it sent one. */
+    private static void putTls(Map<String, String> env, Tls.Session session) {
+        env.put("SSL_PROTOCOL", session.protocol());
+        env.put("SSL_CIPHER", session.cipherSuite());
+        session.serverName().ifPresent(name -> env.put("SSL_TLS_SNI", Formats.escape(name)));
+        var chain = session.peerCertificates();
+        env.put("SSL_CLIENT_VERIFY", chain.isEmpty() ? "NONE" : "SUCCESS");
+        if (!chain.isEmpty()) {
+            var leaf = chain.get(0);
+            env.put("SSL_CLIENT_S_DN", leaf.getSubjectX500Principal().getName(javax.security.auth.x500.X500Principal.RFC2253));
+            env.put("SSL_CLIENT_I_DN", leaf.getIssuerX500Principal().getName(javax.security.auth.x500.X500Principal.RFC2253));
+            try {
+                env.put("SSL_CLIENT_CERT", "-----BEGIN CERTIFICATE-----\n"
+                        + java.util.Base64.getMimeEncoder(64, "\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII))
+                                .encodeToString(leaf.getEncoded())
+                        + "\n-----END CERTIFICATE-----\n");
+            } catch (java.security.cert.CertificateEncodingException e) {
+                // a certificate the handshake accepted encodes: nothing to add otherwise
+            }
+        }
+    }
+
+    private ChildProcesses.Program program(Map<String, String> env) {
         List<String> list = new ArrayList<>(env.size());
         env.forEach((name, value) -> list.add(name + "=" + value));
-        return list;
+        return new ChildProcesses.Program(executable, argv, list);
     }
 
     /** The handler for stream listeners: one child per connection, holding the socket itself. */
@@ -123,31 +179,72 @@ final class ExecProgram {
                 Gatekeeper.Admitted request = Gatekeeper.admitted(context());
                 Gatekeeper gatekeeper = request.gatekeeper;
                 SocketChannel connection = request();
-                int fd = SocketFd.of(connection);
-                Posix.makeBlocking(fd);
-                Posix.PeerCredentials peer = kind == ListenAddress.Kind.UNIX ? Posix.peerCredentials(fd) : null;
-                int pid;
+                Posix.PeerCredentials peer = kind == ListenAddress.Kind.UNIX
+                        ? Posix.peerCredentials(SocketFd.of(connection)) : null;
+                if (context().channelWrapped()) {
+                    overTls(gatekeeper, request);
+                    return;
+                }
+                ChildReaper.Child child;
                 try {
-                    pid = Posix.spawnWithSocket(fd, true, executable, argv, asStrings(environment(kind, request, peer)));
+                    child = children.startWithConnection(connection, true,
+                            program(environment(kind, request, peer, context())));
                 } catch (IOException e) {
                     gatekeeper.log().error(e.getMessage() + " for " + request.remote.display());
                     return;
                 }
-                ChildReaper.Child child = reaper.watch(pid);
                 context().onCut(() -> {
+                    // the group first: once the connection ends, the child may end and be reaped, and its
+                    // group can no longer be signalled safely
+                    child.signal(Posix.SIGTERM);
                     try { // both directions: the child holds the same socket and must see the end too
                         connection.shutdownInput();
                         connection.shutdownOutput();
                     } catch (IOException alreadyClosed) {
                         // nothing left to cut
                     }
-                    child.signal(Posix.SIGTERM);
                 });
                 EventLog log = gatekeeper.log();
-                log.pid(pid, request.remote.ip().orElse(request.remote.display()));
-                log.ok(pid, request.local, request.remote);
+                log.pid(child.pid(), request.remote.ip().orElse(request.remote.display()));
+                log.ok(child.pid(), request.local, request.remote);
                 int status = awaitExit(child);
-                log.end(pid, status);
+                log.end(child.pid(), status);
+            }
+
+            /**
+             * Over TLS the program gets one end of a socket pair and reads and writes plain text, as with
+             * ucspi-ssl's sslserver; this thread relays its output to the client until it ends, a virtual
+             * thread the client's input to it, which ends with the request.
+             */
+            private void overTls(Gatekeeper gatekeeper, Gatekeeper.Admitted request) throws Exception {
+                var tls = context().channel().orElseThrow();
+                try (SocketPair pair = SocketPair.open()) {
+                    ChildReaper.Child child;
+                    try {
+                        child = children.startWithConnection(pair.right(), true,
+                                program(environment(ListenAddress.Kind.TLS, request, null, context())));
+                    } catch (IOException e) {
+                        gatekeeper.log().error(e.getMessage() + " for " + request.remote.display());
+                        return;
+                    }
+                    pair.right().close(); // the program holds its own copy
+                    context().onCut(() -> {
+                        child.signal(Posix.SIGTERM);
+                        try {
+                            pair.left().close();
+                        } catch (IOException alreadyClosed) {
+                            // nothing left to cut
+                        }
+                    });
+                    EventLog log = gatekeeper.log();
+                    log.pid(child.pid(), request.remote.ip().orElse(request.remote.display()));
+                    log.ok(child.pid(), request.local, request.remote, Gatekeeper.tlsDetail(context()));
+                    Relay.Side client = new Relay.Side(tls, tls::close, request());
+                    Relay.Side program = new Relay.Side(pair.left(), pair.left()::shutdownOutput, pair.left());
+                    Thread.ofVirtual().name("sockserve-exec-tls-input").start(() -> Relay.copy(client, program));
+                    Relay.copy(program, client);
+                    log.end(child.pid(), awaitExit(child));
+                }
             }
         };
     }
@@ -167,37 +264,30 @@ final class ExecProgram {
             protected void handle() throws Exception {
                 Gatekeeper.Admitted request = Gatekeeper.admitted(context());
                 EventLog log = request.gatekeeper.log();
-                ProcessBuilder builder = new ProcessBuilder(argv).redirectError(ProcessBuilder.Redirect.INHERIT);
-                builder.environment().clear();
-                builder.environment().putAll(environment(kind, request, null));
-                Process process;
+                ChildProcesses.DatagramRun run;
                 try {
-                    process = builder.start();
+                    run = children.runDatagram(program(environment(kind, request, null, context())), request().data(),
+                            maxPacketSize, Optional.of(datagramTimeout), child -> {
+                                context().onCut(() -> child.signal(Posix.SIGKILL));
+                                log.pid(child.pid(), request.remote.ip().orElse(request.remote.display()));
+                                log.ok(child.pid(), request.local, request.remote);
+                            });
                 } catch (IOException e) {
-                    log.error("cannot run " + argv.get(0) + ": " + e.getMessage());
+                    log.error(e.getMessage() + " for " + request.remote.display());
                     return;
                 }
-                context().onCut(process::destroyForcibly);
-                log.pid(process.pid(), request.remote.ip().orElse(request.remote.display()));
-                log.ok(process.pid(), request.local, request.remote);
-                byte[] reply;
-                try (OutputStream in = process.getOutputStream()) {
-                    in.write(request().data());
-                } catch (IOException programDidNotRead) {
-                    // a program may answer without reading its input
+                log.end(run.pid(), run.waitStatus()); // the raw wait status, as tcpserver logs it
+                if (run.timedOut()) {
+                    log.warning(argv.get(0) + " for " + request.remote.display() + " did not end within --datagram-timeout "
+                            + Durations.format(datagramTimeout) + ": killed with its process group; no reply sent");
+                    return;
                 }
-                try (InputStream out = process.getInputStream()) {
-                    reply = out.readNBytes(maxPacketSize);
-                    if (out.transferTo(OutputStream.nullOutputStream()) > 0) {
-                        log.warning("the reply of " + argv.get(0) + " to " + request.remote.display()
-                                + " is longer than the maximum packet size " + maxPacketSize + "; cut");
-                    }
+                if (run.cut()) {
+                    log.warning("the reply of " + argv.get(0) + " to " + request.remote.display()
+                            + " is longer than the maximum packet size " + maxPacketSize + "; cut");
                 }
-                int exit = process.waitFor();
-                // tcpserver logs the raw wait status; the JDK reports a signal as 128 + its number
-                log.end(process.pid(), exit > 128 ? exit - 128 : exit << 8);
-                if (reply.length > 0) {
-                    request().socket().send(ByteBuffer.wrap(reply), clientAddress());
+                if (run.reply().length > 0) {
+                    request().socket().send(ByteBuffer.wrap(run.reply()), clientAddress());
                 }
             }
         };

@@ -44,7 +44,7 @@ final class InetdOnce {
         }
         ListenAddress.Kind kind = local instanceof UnixDomainSocketAddress ? ListenAddress.Kind.UNIX : ListenAddress.Kind.TCP;
         ExecProgram exec = new ExecProgram(program, SocketActivation.withoutVariables(System.getenv()), localName, null,
-                options.maxPacketSize);
+                options.maxPacketSize, ExecProgram.DEFAULT_DATAGRAM_TIMEOUT); // only its environment is used here
         Map<String, String> env = exec.environment(kind,
                 new Gatekeeper.Admitted(null, 0, localPeer, remotePeer, decision.settings()), null);
         ProcessBuilder builder = new ProcessBuilder(program).inheritIO(); // descriptors 0 and 1 are the socket

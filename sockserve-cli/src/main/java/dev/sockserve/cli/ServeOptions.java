@@ -45,7 +45,7 @@ final class ServeOptions {
     ConcurrencyChoice concurrency = ConcurrencyChoice.virtual;
 
     @Option(names = "-c", paramLabel = "N",
-            description = "At most N requests at once on each listener; at the limit the server stops accepting "
+            description = "At most N requests at once on each listener, in each worker process; at the limit the server stops accepting "
                     + "and the backlog holds new clients. Default: 40 for exec, no limit for the services.")
     Integer limit;
 
@@ -128,6 +128,9 @@ final class ServeOptions {
     @Option(names = "--tls-handshake-timeout", paramLabel = "DURATION", converter = DurationConverter.class,
             description = "A TLS handshake not finished by then is closed. Default: 10s.")
     Duration tlsHandshakeTimeout = Tls.DEFAULT_HANDSHAKE_TIMEOUT;
+
+    @picocli.CommandLine.Mixin
+    ScaleOptions scale = new ScaleOptions();
 
     @Option(names = "--proxy-protocol",
             description = "Stream listeners: every connection starts with a PROXY protocol header (v1 or v2), from "
@@ -252,6 +255,7 @@ final class ServeOptions {
         if (readTimeout != null && readTimeout.isZero()) {
             throw new IllegalArgumentException("--read-timeout must be more than 0");
         }
+        scale.check();
         tls(); // the files are read here, so a bad one is refused before anything listens
         proxy();
         ServerOptions o = CORE.allowReuseAddress(true); // a restarted server must not wait out TIME_WAIT

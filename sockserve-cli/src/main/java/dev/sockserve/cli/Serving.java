@@ -1,6 +1,6 @@
 package dev.sockserve.cli;
 
-import dev.sockserve.internal.ChildReaper;
+import dev.sockserve.internal.ChildProcesses;
 
 import dev.sockserve.BaseRequestHandler;
 import dev.sockserve.BaseServer;
@@ -23,6 +23,7 @@ import java.nio.file.attribute.BasicFileAttributes;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.nio.channels.SocketChannel;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -33,8 +34,8 @@ import java.util.function.Supplier;
 /**
  * The running command: its listeners (one core server each, all served from one thread by a
  * {@link ServerGroup}), their gatekeepers, and for {@code exec} the child reaper. {@link #serve()} runs
- * until {@link #stop()}, then closes every listener at once, lets running requests finish for the grace
- * period and ends the rest.
+ * until {@link #stop()}, which stops new clients at once; then it serves the clients already queued, closes
+ * every listener, lets running requests finish for the grace period and ends the rest.
  */
 final class Serving implements AutoCloseable {
 
@@ -47,14 +48,14 @@ final class Serving implements AutoCloseable {
         record Relay(Forward forward) implements What {
         }
 
-        record Exec(List<String> argv, String localName) implements What {
+        record Exec(List<String> argv, String localName, Duration datagramTimeout) implements What {
         }
     }
 
     private final List<BaseServer<?>> servers = new ArrayList<>();
     private final List<ListenAddress.Kind> kinds = new ArrayList<>();
     private final ServerGroup group;
-    private final ChildReaper reaper; // exec only
+    private final ChildProcesses children; // exec only
     private final Operations ops;
     private final AccessRules rules;
     private final Optional<Tls> tls;
@@ -76,14 +77,14 @@ final class Serving implements AutoCloseable {
         options.checkListeners(listeners);
         ServerOptions serverOptions = options.serverOptions(exec);
         int limit = options.limit != null ? options.limit : exec ? ServeOptions.EXEC_LIMIT : 0;
-        ChildReaper childReaper = null;
+        ChildProcesses execChildren = null;
         this.ops = new Operations(options.ops, log);
         List<Operations.Refusals> refusals = new ArrayList<>();
         try {
             if (exec) {
-                childReaper = new ChildReaper("exec");
+                execChildren = new ChildProcesses("exec");
             }
-            this.reaper = childReaper;
+            this.children = execChildren;
             for (ListenAddress listen : listeners) {
                 String localName = what instanceof What.Exec e ? e.localName() : "";
                 java.util.concurrent.atomic.AtomicReference<String> name = new java.util.concurrent.atomic.AtomicReference<>(
@@ -94,8 +95,8 @@ final class Serving implements AutoCloseable {
                 Supplier<? extends BaseRequestHandler<SocketChannel>> stream;
                 Supplier<? extends BaseRequestHandler<DatagramRequest>> datagram;
                 if (what instanceof What.Exec e) {
-                    ExecProgram program = new ExecProgram(e.argv(), SocketActivation.withoutVariables(System.getenv()), e.localName(), childReaper,
-                            options.maxPacketSize);
+                    ExecProgram program = new ExecProgram(e.argv(), SocketActivation.withoutVariables(System.getenv()),
+                            e.localName(), execChildren, options.maxPacketSize, e.datagramTimeout());
                     stream = () -> program.streamHandler(listen.kind());
                     datagram = () -> program.datagramHandler(listen.kind());
                 } else if (what instanceof What.Relay relay) {
@@ -118,6 +119,9 @@ final class Serving implements AutoCloseable {
                         .observer(gatekeeper);
                 if (listen.kind() == ListenAddress.Kind.TLS) {
                     listenerOptions = listenerOptions.tls(options.tls().orElseThrow());
+                }
+                if ((options.scale.reusePort || options.scale.isWorker()) && listen.address() instanceof InetSocketAddress) {
+                    listenerOptions = listenerOptions.allowReusePort(true); // --workers: the kernel spreads clients
                 }
                 if (listen.kind().stream() && options.proxy().isPresent()) {
                     listenerOptions = listenerOptions.proxyProtocol(options.proxy().get());
@@ -177,8 +181,8 @@ final class Serving implements AutoCloseable {
             }
         }
         removeSocketFiles();
-        if (reaper != null) {
-            reaper.close();
+        if (children != null) {
+            children.close();
         }
         ops.close();
     }
@@ -256,16 +260,20 @@ final class Serving implements AutoCloseable {
         }
     }
 
-    /** Stops accepting, from any thread; {@link #serve()} then lets running requests finish and returns. */
+    /**
+     * Stops accepting, from any thread: new clients stop reaching the listeners at once; {@link #serve()}
+     * then takes every client already queued, lets running requests finish and returns.
+     */
     void stop() {
         stopRequested = true;
+        group.stopArrivals();
         group.shutdown();
     }
 
-    /** The second signal: ends every child at once. */
+    /** The second signal: ends every child, with its process group, at once. */
     void killChildren() {
-        if (reaper != null) {
-            reaper.killAll();
+        if (children != null) {
+            children.killAll();
         }
     }
 
@@ -275,10 +283,10 @@ final class Serving implements AutoCloseable {
      */
     private void closeAll() {
         if (group != null) {
-            group.close();
+            group.drain(); // closing a listener would reset the clients in its queue: they are served first
         }
-        if (reaper != null) {
-            reaper.close(); // children still running after the grace period: SIGTERM, then SIGKILL
+        if (children != null) {
+            children.close(); // children still running after the grace period: SIGTERM, then SIGKILL, to each group
         }
         removeSocketFiles(); // the servers removed theirs; this catches one whose close failed
         ops.close();

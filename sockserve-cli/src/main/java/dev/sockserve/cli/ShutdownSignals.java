@@ -4,8 +4,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 import sun.misc.Signal;
 
 /**
- * SIGTERM and SIGINT: the first stops accepting and lets running connections finish for the grace
- * period, then the command ends every child still running, removes its socket files and exits 0; a
+ * SIGTERM and SIGINT: the first stops new connections at once, serves those already queued (a drain,
+ * {@link dev.sockserve.ServerGroup#drain()}) and lets running connections finish for the grace period, then the command ends every child still running, removes its socket files and exits 0; a
  * second ends the children at once, removes the socket files and exits 128 + the signal's number (143
  * for SIGTERM, 130 for SIGINT), as a shell reports a process killed by it. SIGHUP reads the rules file
  * and the TLS files again and never ends the command.
@@ -22,10 +22,23 @@ final class ShutdownSignals {
     }
 
     static void install(Serving serving, EventLog log) {
+        install(serving, log, () -> { }, false);
+    }
+
+    /**
+     * As above; {@code firstSignal} runs first on the first signal (--health stops answering). A worker of
+     * --workers ignores SIGINT: a terminal's Ctrl-C reaches the whole process group, and its supervisor
+     * forwards it as SIGTERM, which must stay the first signal the worker sees.
+     */
+    static void install(Serving serving, EventLog log, Runnable firstSignal, boolean worker) {
         AtomicInteger received = new AtomicInteger();
-        for (String name : new String[] {"TERM", "INT"}) {
+        if (worker) {
+            Signal.handle(new Signal("INT"), sun.misc.SignalHandler.SIG_IGN);
+        }
+        for (String name : worker ? new String[] {"TERM"} : new String[] {"TERM", "INT"}) {
             Signal.handle(new Signal(name), signal -> {
                 if (received.incrementAndGet() == 1) {
+                    firstSignal.run();
                     log.info("SIG" + signal.getName() + ": no new connections; running ones may finish");
                     Thread.ofPlatform().name("sockserve-stop").daemon(true).start(serving::stop);
                 } else {

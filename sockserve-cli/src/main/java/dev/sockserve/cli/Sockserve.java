@@ -1,18 +1,21 @@
 package dev.sockserve.cli;
 
-import dev.sockserve.internal.SocketFd;
+import dev.sockserve.internal.ChildProcesses;
 
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParseResult;
+import picocli.CommandLine.Spec;
 import picocli.CommandLine.UnmatchedArgumentException;
 
 /**
@@ -39,6 +42,11 @@ public final class Sockserve {
         Serving start(EventLog log);
 
         ServeOptions options();
+
+        /** The listeners it serves: --listen, or a service's default. */
+        default List<ListenAddress> listeners() {
+            return options().listen;
+        }
     }
 
     @Command(mixinStandardHelpOptions = true, sortOptions = false, usageHelpWidth = 100,
@@ -59,12 +67,14 @@ public final class Sockserve {
         }
 
         @Override
-        public Serving start(EventLog log) {
+        public List<ListenAddress> listeners() {
             List<ListenAddress> listen = SocketActivation.listeners(options.listen, options.ops.inetd);
-            if (listen.isEmpty()) {
-                listen = List.of(ListenAddress.tcp("127.0.0.1", service.defaultPort()));
-            }
-            return new Serving(new Serving.What.BuiltIn(service), listen, options, rules(options), log);
+            return listen.isEmpty() ? List.of(ListenAddress.tcp("127.0.0.1", service.defaultPort())) : listen;
+        }
+
+        @Override
+        public Serving start(EventLog log) {
+            return new Serving(new Serving.What.BuiltIn(service), listeners(), options, rules(options), log);
         }
     }
 
@@ -75,10 +85,17 @@ public final class Sockserve {
                     + "stays the server's. The environment "
                     + "says who connected: PROTO=TCP, TCPLOCALIP, TCPLOCALPORT, TCPREMOTEIP, TCPREMOTEPORT (UDP "
                     + "listeners: UDP...; Unix: PROTO=UNIX, UNIXLOCALPATH, UNIXREMOTEPID, UNIXREMOTEEUID, "
-                    + "UNIXREMOTEEGID); inherited variables of these names are removed. On a datagram listener "
+                    + "UNIXREMOTEEGID); inherited variables of these names are removed. Behind --proxy-protocol the "
+                    + "TCP... addresses are the header's, PROXY_SOURCE_IP is the proxy's own, and PROXY_TLV_ALPN, "
+                    + "PROXY_TLV_AUTHORITY, PROXY_TLV_UNIQUE_ID, PROXY_TLV_SSL_VERSION and PROXY_TLV_SSL_CN are set when "
+                    + "the header carries them (control characters removed). On a datagram listener "
                     + "PROGRAM runs per datagram: the datagram is its input, its output is the reply.",
-                "With -v, N in 'pid N', 'ok N' and 'end N status S' is the child's pid and S its wait status, "
-                    + "as tcpserver logs them. Default -c: " + ServeOptions.EXEC_LIMIT + "."})
+                "Each PROGRAM leads a process group of its own: when the grace period ends, or a second signal "
+                    + "comes, the whole group is ended, so nothing it started is left behind.",
+                "With -v, N in 'pid N', 'ok N' and 'end N status S' is the child's pid and S its raw wait status, "
+                    + "as tcpserver logs them (256 x the exit code, or the signal's number). Default -c: " + ServeOptions.EXEC_LIMIT + ".",
+                "--read-timeout, --write-timeout and --read-spin are the services' (PROGRAM reads and writes the "
+                    + "socket itself) and are refused here."})
     static final class ExecCommand implements Starter {
         @Mixin
         ServeOptions options;
@@ -87,8 +104,17 @@ public final class Sockserve {
                 description = "TCPLOCALHOST for PROGRAM (tcpserver's -l; names are never looked up). Default: unset.")
         String localName = "";
 
+        @Option(names = "--datagram-timeout", paramLabel = "DURATION", converter = ServeOptions.DurationConverter.class,
+                description = "Datagram listeners: how long PROGRAM may run for one datagram; then it is killed with "
+                        + "its process group and no reply is sent, so a program that never ends cannot hold its -c slot. "
+                        + "Default: 5s.")
+        Duration datagramTimeout = ExecProgram.DEFAULT_DATAGRAM_TIMEOUT;
+
         @Parameters(paramLabel = "PROGRAM", arity = "1..*", description = "The program and its arguments, after --.")
         List<String> program = new ArrayList<>();
+
+        @Spec
+        CommandSpec spec;
 
         @Override
         public ServeOptions options() {
@@ -101,13 +127,25 @@ public final class Sockserve {
             if (listen.isEmpty()) {
                 throw new IllegalArgumentException("exec needs --listen, for example --listen tcp://127.0.0.1:2000");
             }
-            if (listen.stream().anyMatch(l -> l.kind() == ListenAddress.Kind.TLS)) {
-                throw new IllegalArgumentException("exec on a tls:// listener is not built yet; put 'sockserve forward "
-                        + "--listen tls://... --to tcp://...' in front of a plain exec listener");
+            // the program reads and writes the socket itself: the server could not apply these
+            for (String serviceOnly : List.of("--read-timeout", "--write-timeout", "--read-spin")) {
+                if (spec.commandLine().getParseResult().hasMatchedOption(serviceOnly)) {
+                    throw new IllegalArgumentException(serviceOnly + " applies to the services, not to exec, whose "
+                            + "program reads and writes the connection itself (for a time limit, run it under "
+                            + "timeout(1))");
+                }
+            }
+            if (datagramTimeout.isZero()) {
+                throw new IllegalArgumentException("--datagram-timeout must be more than 0");
             }
             ExecProgram.resolve(program.get(0));
-            SocketFd.check();
-            return new Serving(new Serving.What.Exec(program, localName), listen, options, rules(options), log);
+            try {
+                ChildProcesses.requireSupported();
+            } catch (UnsupportedOperationException | IllegalCallerException e) {
+                throw new IllegalStateException(e.getMessage(), e);
+            }
+            return new Serving(new Serving.What.Exec(program, localName, datagramTimeout), listen, options,
+                    rules(options), log);
         }
     }
 
@@ -324,6 +362,9 @@ public final class Sockserve {
         return null;
     }
 
+    /** What a worker of --workers prints on its standard output (a pipe to its supervisor) once it serves. */
+    static final String WORKER_READY = "sockserve-worker-ready";
+
     /** {@code --inetd} on a connected socket: one request, then the program's status (exec) or 0. */
     private static void inetdNowait(Parsed parsed) {
         try {
@@ -342,6 +383,8 @@ public final class Sockserve {
     }
 
     public static void main(String[] args) {
+        // before any virtual thread exists: the scheduler and the pollers read these once
+        dev.sockserve.internal.Carriers.applyRecommended(System.getenv("SOCKSERVE_CARRIERS"));
         Parsed parsed = parse(args, System.out, System.err);
         if (parsed.starter() == null) {
             System.exit(parsed.exitCode());
@@ -350,13 +393,57 @@ public final class Sockserve {
         if (parsed.starter().options().ops.inetd) {
             inetdNowait(parsed); // exits when descriptor 0 is a connected socket
         }
+        ScaleOptions scale = parsed.starter().options().scale;
+        if (scale.supervises()) {
+            if (parsed.starter().options().ops.inetd || !SocketActivation.listeners(List.of(), false).isEmpty()) {
+                parsed.log().refused("--workers binds its own sockets; socket activation and --inetd hand over "
+                        + "sockets already bound: use one or the other");
+                System.exit(EXIT_USAGE);
+            }
+            if (parsed.starter().options().ops.metrics != null) {
+                parsed.log().refused("--metrics with --workers is not built yet: every worker would bind the same "
+                        + "address; run without --workers, or scrape each worker's own process another way");
+                System.exit(EXIT_USAGE);
+            }
+            System.exit(Supervisor.run(args, parsed.starter().listeners(), scale, parsed.log()));
+        }
+        if (scale.isWorker()) {
+            parsed.starter().options().listen = new ArrayList<>(scale.workerListeners(parsed.starter().listeners()));
+        }
         int[] exitCode = {EXIT_OK};
         Serving serving = start(parsed, System.err, exitCode);
         if (serving == null) {
             System.exit(exitCode[0]);
         }
-        ShutdownSignals.install(serving, parsed.log());
-        parsed.log().info("serving " + String.join(", ", serving.boundAddresses()));
+        Health health = null;
+        if (scale.health != null && !scale.isWorker()) {
+            try {
+                health = Health.start(scale.health, scale.reusePort);
+            } catch (UncheckedIOException e) {
+                parsed.log().refused(e.getMessage());
+                serving.close();
+                System.exit(EXIT_FAILED);
+            }
+        }
+        Health checks = health;
+        ShutdownSignals.install(serving, parsed.log(), () -> {
+            if (checks != null) {
+                checks.close(); // refused from now on: a load balancer sends new clients elsewhere
+            }
+        }, scale.isWorker());
+        if (scale.isWorker()) {
+            // a supervisor that is gone (even killed) stops its workers, gracefully
+            ProcessHandle.current().parent().ifPresent(parent -> parent.onExit().thenRun(serving::stop));
+            parsed.log().info("worker " + scale.worker + " (pid " + ProcessHandle.current().pid() + ") serving "
+                    + String.join(", ", serving.boundAddresses()));
+            System.out.println(WORKER_READY);
+            System.out.flush();
+        } else {
+            if (checks != null) {
+                parsed.log().info("health checks on " + checks.address());
+            }
+            parsed.log().info("serving " + String.join(", ", serving.boundAddresses()));
+        }
         try {
             serving.serve();
         } catch (RuntimeException e) {

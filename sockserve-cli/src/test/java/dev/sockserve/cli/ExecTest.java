@@ -287,4 +287,151 @@ class ExecTest {
                     lines.get(1));
         }
     }
+
+    // ---- process groups, datagram bounds, options exec cannot apply ----
+
+    /** A program that starts a background grandchild in its group, writes its pid, then echoes. */
+    private Path programWithGrandchild() throws IOException {
+        return script("bg", "sleep 1000 &\necho $! > " + dir.resolve("grandchild") + "\nexec cat");
+    }
+
+    private ProcessHandle awaitGrandchild() throws Exception {
+        Path file = dir.resolve("grandchild");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!Files.exists(file) || Files.readString(file).isBlank()) {
+            assertTrue(System.nanoTime() < deadline, "the program never started its grandchild");
+            Thread.sleep(20);
+        }
+        long pid = Long.parseLong(Files.readString(file).strip());
+        return ProcessHandle.of(pid).orElseThrow(() -> new AssertionError("the grandchild already ended"));
+    }
+
+    /** Waits until the process has ended: gone, or a zombie that init has yet to reap. */
+    private static void assertGone(ProcessHandle grandchild) throws Exception {
+        Path stat = Path.of("/proc", Long.toString(grandchild.pid()), "stat");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (true) {
+            String state;
+            try {
+                String line = Files.readString(stat);
+                state = line.substring(line.lastIndexOf(')') + 2, line.lastIndexOf(')') + 3);
+            } catch (IOException gone) {
+                return;
+            }
+            if (state.equals("Z") || state.equals("X")) {
+                return;
+            }
+            if (System.nanoTime() > deadline) {
+                grandchild.destroyForcibly();
+                throw new AssertionError("the program's background child " + grandchild.pid() + " outlived the server");
+            }
+            Thread.sleep(20);
+        }
+    }
+
+    @Test
+    void whenTheGracePeriodEndsTheProgramsWholeProcessGroupIsEnded() throws Exception {
+        Path program = programWithGrandchild();
+        ProcessHandle grandchild;
+        try (var server = Harness.start("exec", "--grace", "500ms", "--listen", "tcp://127.0.0.1:0", "--",
+                program.toString());
+                Socket client = new Socket("127.0.0.1", Integer.parseInt(targetOf(server.address(0)).split(":")[1]))) {
+            client.setSoTimeout(10_000);
+            assertEquals("x", roundTrip(client, "x"));
+            grandchild = awaitGrandchild();
+            server.close(); // the client stays connected: the grace period runs out
+        }
+        assertGone(grandchild);
+    }
+
+    @Test
+    void aSecondSignalEndsTheProgramsWholeProcessGroupBeforeTheCommandExits() throws Exception {
+        Path program = programWithGrandchild();
+        int port = Harness.freePort();
+        Process command = Harness.childJvm(List.of("exec", "--grace", "60s", "--listen", "tcp://127.0.0.1:" + port,
+                "--", program.toString())).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        try (Socket client = new Socket()) {
+            awaitListening(port);
+            client.connect(new InetSocketAddress("127.0.0.1", port));
+            client.setSoTimeout(10_000);
+            assertEquals("x", roundTrip(client, "x"));
+            ProcessHandle grandchild = awaitGrandchild();
+            Harness.run(List.of("sh", "-c", "kill -INT " + command.pid()), 10);
+            // the first signal stops accepting; the held connection keeps its program running
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (true) {
+                try (Socket probe = new Socket("127.0.0.1", port)) {
+                    assertTrue(System.nanoTime() < deadline, "still accepting after SIGINT");
+                    Thread.sleep(50);
+                } catch (IOException refused) {
+                    break;
+                }
+            }
+            assertTrue(grandchild.isAlive(), "ended before the second signal");
+            Harness.run(List.of("sh", "-c", "kill -TERM " + command.pid()), 10);
+            assertTrue(command.waitFor(10, TimeUnit.SECONDS), "a second signal should end the command at once");
+            assertGone(grandchild);
+        } finally {
+            stop(command);
+        }
+    }
+
+    @Test
+    void aDatagramProgramThatNeverEndsIsKilledAtTheDatagramTimeoutAndFreesItsSlot() throws Exception {
+        Path program = script("maybehang", "x=$(cat); if [ \"$x\" = hang ]; then sleep 1000; else printf 'got %s' \"$x\"; fi");
+        try (var server = Harness.start("exec", "-v", "-c", "1", "--datagram-timeout", "500ms", "--listen",
+                "udp://127.0.0.1:0", "--", program.toString())) {
+            String target = targetOf(server.address(0));
+            assertEquals(null, python("udp", target, bytes("hang"), "shut", 200), "no reply from a run that hangs");
+            // the one slot is taken by the hanging run until its timeout
+            assertEquals("got ok", text(python("udp", target, bytes("ok"), "shut", 10_000)));
+            String log = server.log.toString();
+            assertTrue(log.contains("did not end within --datagram-timeout 500ms: killed with its process group; "
+                    + "no reply sent"), log);
+            assertTrue(log.matches("(?s).*sockserve: end \\d+ status 9\n.*"), "SIGKILL's raw status: " + log);
+        }
+    }
+
+    @Test
+    void aDatagramProgramThatWritesWithoutEndIsCutAtTheMaximumPacketSizeAndFreesItsSlot() throws Exception {
+        try (var server = Harness.start("exec", "-c", "1", "--max-packet-size", "100", "--listen", "udp://127.0.0.1:0",
+                "--", "yes")) {
+            String target = targetOf(server.address(0));
+            for (int i = 0; i < 2; i++) {
+                assertEquals("y\n".repeat(50), text(python("udp", target, bytes("go"), "shut", 10_000)));
+            }
+            assertTrue(server.log.toString().contains("is longer than the maximum packet size 100; cut"),
+                    server.log.toString());
+        }
+    }
+
+    @Test
+    void aDatagramProgramsRawWaitStatusIsLoggedAsTcpserverDoes() throws Exception {
+        try (var server = Harness.start("exec", "-v", "--listen", "udp://127.0.0.1:0", "--", "sh", "-c",
+                "printf done; exit 200")) {
+            assertEquals("done", text(python("udp", targetOf(server.address(0)), bytes("x"), "shut", 10_000)));
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (!server.log.toString().contains("status: 0/40")) {
+                assertTrue(System.nanoTime() < deadline, server.log.toString());
+                Thread.sleep(20);
+            }
+            assertTrue(server.log.toString().matches("(?s).*sockserve: end \\d+ status 51200\n.*"), server.log.toString());
+        }
+    }
+
+    @Test
+    void optionsExecCannotApplyAreRefusedAtStartUp() throws Exception {
+        for (List<String> option : List.of(List.of("--read-timeout", "5s"), List.of("--write-timeout", "5s"),
+                List.of("--read-spin", "0"))) {
+            List<String> args = new ArrayList<>(List.of("exec", "--listen", "tcp://127.0.0.1:0"));
+            args.addAll(option);
+            args.addAll(List.of("--", "cat"));
+            Harness.Refusal refusal = Harness.refuse(args.toArray(String[]::new));
+            assertEquals(2, refusal.exitCode(), refusal.message());
+            assertTrue(refusal.message().contains(option.get(0) + " applies to the services, not to exec"),
+                    refusal.message());
+        }
+        Harness.Refusal services = Harness.refuse("echo", "--datagram-timeout", "1s");
+        assertEquals(2, services.exitCode(), services.message());
+    }
 }

@@ -252,4 +252,59 @@ class TlsCommandTest {
             dev.sockserve.Await.until("the failure logged", () -> forward.log.toString(US_ASCII).contains("forward: upstream"));
         }
     }
+
+    @Test
+    void execOverTlsGivesTheProgramPlainTextAndSslserversAndModSslsVariables() throws Exception {
+        Path dir = Harness.tempDir();
+        try {
+            Path script = dir.resolve("env.sh");
+            Files.writeString(script, "#!/bin/sh\nread line\necho \"$line\"\nenv | grep -E '^(PROTO|SSL|TCP)' | sort\n");
+            script.toFile().setExecutable(true);
+            try (var s = Harness.start("exec", "--listen", "tls://127.0.0.1:0", "--tls-cert", p("server.pem"), "--tls-key",
+                    p("server.key"), "--tls-client-ca", p("ca.pem"), "--tls-client-auth", "optional", "--", script.toString())) {
+                int port = port(s.address(0));
+                String out = Harness.run(List.of("python3", "-c", String.join("\n", "import socket, ssl, sys",
+                        "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.load_verify_locations(sys.argv[2])",
+                        "ctx.load_cert_chain(sys.argv[3] + '.pem', sys.argv[3] + '.key')",
+                        "with socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=10) as raw:",
+                        "    with ctx.wrap_socket(raw, server_hostname='localhost') as s:",
+                        "        print('ME %s:%d' % s.getsockname())",
+                        "        s.sendall(b'plain text\\n')",
+                        "        data = b''",
+                        "        while True:",
+                        "            chunk = s.recv(4096)",
+                        "            if not chunk: break",
+                        "            data += chunk",
+                        "        sys.stdout.write(data.decode())"), String.valueOf(port), p("ca.pem"),
+                        pki.resolve("alice").toString()), 30);
+                List<String> lines = out.lines().toList();
+                String[] me = lines.get(0).substring(3).split(":");
+                assertEquals("plain text", lines.get(1), "the program read plain text and its output reached the client");
+                var vars = new java.util.HashMap<String, String>();
+                for (String line : lines.subList(2, lines.size())) {
+                    int eq = line.indexOf('=');
+                    if (eq > 0) {
+                        vars.put(line.substring(0, eq), line.substring(eq + 1));
+                    }
+                }
+                assertEquals("SSL", vars.get("PROTO"));
+                for (String p : List.of("SSL", "TCP")) {
+                    assertEquals("127.0.0.1", vars.get(p + "LOCALIP"));
+                    assertEquals(String.valueOf(port), vars.get(p + "LOCALPORT"));
+                    assertEquals(me[0], vars.get(p + "REMOTEIP"));
+                    assertEquals(me[1], vars.get(p + "REMOTEPORT"));
+                }
+                assertEquals("TLSv1.3", vars.get("SSL_PROTOCOL"));
+                assertTrue(vars.get("SSL_CIPHER").startsWith("TLS_AES_") || vars.get("SSL_CIPHER").startsWith("TLS_CHACHA20"),
+                        vars.toString());
+                assertEquals("localhost", vars.get("SSL_TLS_SNI"));
+                assertEquals("SUCCESS", vars.get("SSL_CLIENT_VERIFY"));
+                assertEquals("CN=alice,O=Example", vars.get("SSL_CLIENT_S_DN"));
+                assertEquals("CN=Test CA", vars.get("SSL_CLIENT_I_DN"));
+                assertEquals("-----BEGIN CERTIFICATE-----", vars.get("SSL_CLIENT_CERT"), "the PEM's first line");
+            }
+        } finally {
+            Harness.deleteTree(dir);
+        }
+    }
 }

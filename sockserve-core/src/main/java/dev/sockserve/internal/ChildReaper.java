@@ -1,6 +1,7 @@
 package dev.sockserve.internal;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -11,23 +12,34 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
 /**
- * Learns of the end of the children that a server started and reaps them: one platform thread
- * ({@code sockserve-<name>-reaper}: {@code exec} for the command, {@code children} for {@code processes()}) polls a pidfd per child, so no virtual thread ever blocks in
- * {@code waitpid}, and only this server's own children are reaped ({@code waitpid(-1)} would steal the
- * exit status of processes that other code in the JVM started).
+ * Learns of the end of the children that {@link ChildProcesses} started and reaps them: one platform
+ * thread ({@code sockserve-<name>-reaper}) polls a pidfd per child, so no virtual thread ever blocks in
+ * {@code waitpid}, and only these children are reaped ({@code waitpid(-1)} would steal the exit status of
+ * processes that other code in the JVM started). Each child leads a process group of its own, so the
+ * signals here reach whatever it started too.
  */
 public final class ChildReaper implements AutoCloseable {
 
-    /** A running child. {@link #exit()} completes with its raw wait status. */
+    /** How long {@link #close()} lets children still running end after SIGTERM before SIGKILL. */
+    private static final Duration CLOSE_GRACE = Duration.ofSeconds(2);
+    /** How long a child may take to go once it was sent SIGKILL: only a kernel in trouble takes longer. */
+    private static final Duration KILL_WAIT = Duration.ofSeconds(5);
+
+    private static final System.Logger LOG = System.getLogger("dev.sockserve");
+
+    /** A running child and its process group. {@link #exit()} completes with its raw wait status. */
     public static final class Child {
         private final int pid;
         private final int pidfd;
+        private final boolean endGroupOnExit;
         private final CompletableFuture<Integer> exit = new CompletableFuture<>();
         private boolean reaped; // guarded by this: a reaped pid may be reused, so never signal it then
+        private boolean ending; // guarded by this: told to stop, so nothing of its group may outlive it
 
-        Child(int pid, int pidfd) {
+        Child(int pid, int pidfd, boolean endGroupOnExit) {
             this.pid = pid;
             this.pidfd = pidfd;
+            this.endGroupOnExit = endGroupOnExit;
         }
 
         public int pid() {
@@ -38,9 +50,15 @@ public final class ChildReaper implements AutoCloseable {
             return exit;
         }
 
+        /**
+         * Signals the child's whole process group (the child and whatever it started that stayed in its
+         * group), while the child is not reaped: until then its pid, which names the group, cannot be reused.
+         * After SIGTERM or SIGKILL, what is left of the group when the child ends is killed with it.
+         */
         public synchronized void signal(int signal) {
             if (!reaped) {
-                Posix.kill(pid, signal);
+                ending |= signal == Posix.SIGTERM || signal == Posix.SIGKILL;
+                Posix.kill(-pid, signal);
             }
         }
 
@@ -48,6 +66,9 @@ public final class ChildReaper implements AutoCloseable {
         synchronized boolean reapIfEnded() throws IOException {
             if (reaped) {
                 return true;
+            }
+            if (endGroupOnExit || ending) {
+                Posix.kill(-pid, Posix.SIGKILL); // before the reap, while the group's id is still the child's
             }
             int status = Posix.reap(pid);
             if (status < 0) {
@@ -73,23 +94,24 @@ public final class ChildReaper implements AutoCloseable {
     private final Thread thread;
     private volatile boolean closing;
 
-    private static final System.Logger LOG = System.getLogger("dev.sockserve");
-
     /** Starts the reaper's thread, {@code sockserve-<name>-reaper}. */
-    public ChildReaper(String name) throws IOException {
+    ChildReaper(String name) throws IOException {
         wakeFd = Posix.eventFd();
         thread = Thread.ofPlatform().name("sockserve-" + name + "-reaper").daemon(true)
                 .uncaughtExceptionHandler((t, e) -> LOG.log(System.Logger.Level.ERROR, "the child reaper stopped: " + e))
                 .start(this::run);
     }
 
-    /** Watches a child just started; its pid stays valid (a zombie) until this reaps it. */
-    public Child watch(int pid) throws IOException {
+    /**
+     * Watches a child just started; its pid stays valid (a zombie) until this reaps it. With
+     * {@code endGroupOnExit}, what the child left running in its group is killed when it ends.
+     */
+    Child watch(int pid, boolean endGroupOnExit) throws IOException {
         int pidfd;
         try {
             pidfd = Posix.pidfdOpen(pid);
         } catch (IOException e) { // out of descriptors, say: the child cannot be watched, so end and reap it here
-            Posix.kill(pid, Posix.SIGKILL);
+            Posix.kill(-pid, Posix.SIGKILL);
             for (int i = 0; i < 100 && Posix.reap(pid) < 0; i++) {
                 try {
                     Thread.sleep(10);
@@ -100,29 +122,35 @@ public final class ChildReaper implements AutoCloseable {
             }
             throw e;
         }
-        Child child = new Child(pid, pidfd);
+        Child child = new Child(pid, pidfd, endGroupOnExit);
         running.put(pid, child);
-        Posix.signalEventFd(wakeFd);
+        Posix.signal(wakeFd, 8);
         return child;
+    }
+
+    int running() {
+        return running.size();
     }
 
     private void run() {
         while (!closing) {
             List<Child> children = new ArrayList<>(running.values());
-            int[] fds = new int[children.size() + 1];
-            boolean[] ready = new boolean[fds.length];
-            fds[0] = wakeFd;
-            for (int i = 0; i < children.size(); i++) {
-                fds[i + 1] = children.get(i).pidfd;
-            }
-            try {
-                Posix.pollReadable(fds, ready, -1);
-                if (ready[0]) {
-                    Posix.drainEventFd(wakeFd);
-                }
+            try (Arena arena = Arena.ofConfined()) {
+                Posix.PollSet fds = new Posix.PollSet(arena, children.size() + 1);
+                fds.set(0, wakeFd);
                 for (int i = 0; i < children.size(); i++) {
+                    fds.set(i + 1, children.get(i).pidfd);
+                }
+                int n = fds.poll(-1);
+                if (n < 0 && n != -Posix.EINTR) {
+                    throw Posix.failure("poll", -n);
+                }
+                if (n > 0 && fds.ready(0)) {
+                    Posix.drain(wakeFd);
+                }
+                for (int i = 0; n > 0 && i < children.size(); i++) {
                     Child child = children.get(i);
-                    if (ready[i + 1] && child.reapIfEnded()) {
+                    if (fds.ready(i + 1) && child.reapIfEnded()) {
                         running.remove(child.pid);
                     }
                 }
@@ -133,49 +161,51 @@ public final class ChildReaper implements AutoCloseable {
     }
 
     /** Asks every child still running to stop (SIGTERM), waits up to {@code grace}, then kills the rest. */
-    public void endAll(Duration grace) {
+    void endAll(Duration grace) {
         List<Child> children = new ArrayList<>(running.values());
         children.forEach(c -> c.signal(Posix.SIGTERM));
         long deadline = System.nanoTime() + grace.toNanos();
         for (Child child : children) {
             try {
                 child.exit().get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
-            } catch (TimeoutException e) {
+            } catch (TimeoutException | java.util.concurrent.ExecutionException | InterruptedException e) {
                 child.signal(Posix.SIGKILL);
-            } catch (Exception e) {
-                child.signal(Posix.SIGKILL);
+                if (e instanceof InterruptedException) {
+                    Thread.currentThread().interrupt();
+                }
             }
         }
-        for (Child child : children) {
-            try {
-                child.exit().get(5, TimeUnit.SECONDS);
-            } catch (Exception e) {
-                LOG.log(System.Logger.Level.ERROR, "child " + child.pid + " did not end after SIGKILL");
-            }
-        }
+        awaitAll(children, KILL_WAIT);
     }
 
-    /** Kills every child at once (a second signal), and reaps them within a second, leaving no zombie behind. */
-    public void killAll() {
+    /** Kills every child and its group at once (a second signal), and waits a little for them to be reaped. */
+    void killAll() {
         List<Child> children = new ArrayList<>(running.values());
         children.forEach(c -> c.signal(Posix.SIGKILL));
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(1);
+        awaitAll(children, Duration.ofSeconds(1));
+    }
+
+    private static void awaitAll(List<Child> children, Duration limit) {
+        long deadline = System.nanoTime() + limit.toNanos();
         for (Child child : children) {
             try {
                 child.exit().get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
-            } catch (Exception notYet) {
-                // init reaps it once the server is gone
+            } catch (TimeoutException | java.util.concurrent.ExecutionException e) {
+                LOG.log(System.Logger.Level.ERROR, "child " + child.pid + " did not end after SIGKILL");
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
             }
         }
     }
 
     @Override
     public void close() {
-        endAll(Duration.ofSeconds(2));
+        endAll(CLOSE_GRACE);
         closing = true;
-        Posix.signalEventFd(wakeFd);
+        Posix.signal(wakeFd, 8);
         try {
-            thread.join(5000);
+            thread.join(KILL_WAIT.toMillis());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }

@@ -14,185 +14,558 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The few Linux C library calls that a child process per request ({@code sockserve exec}, the
- * {@code processes()} policy) needs and the JDK lacks, through the Foreign Function
- * &amp; Memory API: {@code posix_spawnp} with file actions (the child gets the accepted socket itself as
- * its standard input and output, and no other descriptor), {@code pidfd_open} and {@code poll} to learn
- * of a child's end on one platform thread, {@code waitpid} to reap it, {@code kill}, and
- * {@code SO_PEERCRED} for Unix clients. Every call is short and non-blocking except {@code poll}, which
- * only {@link ChildReaper}'s platform thread makes.
+ * The one place sockserve calls the C library, through the Foreign Function &amp; Memory API: the Unix
+ * datagram socket ({@link UnixDatagramSocket}), child processes ({@link ChildProcesses}) and the few
+ * descriptor calls they share. One linker set-up, one errno capture, one {@code strerror}, the Linux
+ * constants and the {@code pollfd} layout once.
+ *
+ * <p>Every call returns its result, or {@code -errno} when it failed (the shape of Netty's native
+ * transport); {@link #check} turns a failure into an {@link IOException} naming the call and the
+ * system's reason. Linux only (x86_64 and aarch64 share these values). Where the platform is another,
+ * or the JVM denies native access, {@link #requireAvailable()} and every call throw an exception whose
+ * message names the cause and what to do, never an {@link ExceptionInInitializerError}.
  */
-@SuppressWarnings("restricted") // native access is the point of this class; the JVM flag grants it
+@SuppressWarnings("restricted") // native access is the point of this class; --enable-native-access grants it
 public final class Posix {
+
+    // errno values (asm-generic)
+    public static final int ENOENT = 2;
+    public static final int ESRCH = 3;
+    public static final int EINTR = 4;
+    public static final int EAGAIN = 11;
+    public static final int ENOMEM = 12;
+    public static final int EPROTOTYPE = 91;
+    public static final int ECONNREFUSED = 111;
 
     public static final int SIGKILL = 9;
     public static final int SIGTERM = 15;
-    public static final int POLLIN = 1;
+
+    public static final int AF_UNIX = 1;
+    public static final int SOCK_DGRAM = 2;
+    public static final int SOCK_NONBLOCK = 04000;
+    public static final int SOCK_CLOEXEC = 02000000;
+    public static final int O_NONBLOCK = 04000;
+    public static final int O_CLOEXEC = 02000000;
+    public static final int MSG_TRUNC = 0x20;
+    public static final int MSG_DONTWAIT = 0x40;
+    public static final int MSG_NOSIGNAL = 0x4000;
+    public static final int SHUT_RDWR = 2;
+    public static final short POLLIN = 0x1;
 
     private static final int F_GETFL = 3;
     private static final int F_SETFL = 4;
-    private static final int O_NONBLOCK = 0x800;
-    private static final int EFD_NONBLOCK = 0x800;
-    private static final int EFD_CLOEXEC = 0x80000;
+    private static final int EFD_NONBLOCK = 04000;
+    private static final int EFD_CLOEXEC = 02000000;
     private static final int WNOHANG = 1;
-    private static final int EINTR = 4;
+    private static final int SOL_SOCKET = 1;
+    private static final int SO_PEERCRED = 17;
+    private static final int SO_ATTACH_FILTER = 26;
     private static final short POSIX_SPAWN_SETPGROUP = 0x02;
     private static final short POSIX_SPAWN_SETSIGDEF = 0x04;
     private static final short POSIX_SPAWN_SETSIGMASK = 0x08;
-    private static final int SOL_SOCKET = 1;
-    private static final int SO_PEERCRED = 17;
-    // glibc's opaque types, with room to spare (x86-64: 336, 80 and 128 bytes)
+    // glibc's opaque spawn types, with room to spare (x86-64: 336, 80 and 128 bytes)
     private static final long SPAWNATTR_SIZE = 512;
     private static final long FILE_ACTIONS_SIZE = 256;
     private static final long SIGSET_SIZE = 256;
 
-    private static final Linker LINKER = Linker.nativeLinker();
+    /** {@code struct pollfd { int fd; short events; short revents; }}. */
+    private static final StructLayout POLLFD = MemoryLayout.structLayout(JAVA_INT.withName("fd"),
+            JAVA_SHORT.withName("events"), JAVA_SHORT.withName("revents"));
+    private static final long POLLFD_FD = POLLFD.byteOffset(MemoryLayout.PathElement.groupElement("fd"));
+    private static final long POLLFD_EVENTS = POLLFD.byteOffset(MemoryLayout.PathElement.groupElement("events"));
+    private static final long POLLFD_REVENTS = POLLFD.byteOffset(MemoryLayout.PathElement.groupElement("revents"));
+
     private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
     private static final VarHandle ERRNO = CALL_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
 
-    private static final MethodHandle POSIX_SPAWN = errnoReturning("posix_spawn",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
-    private static final MethodHandle FA_INIT = errnoReturning("posix_spawn_file_actions_init",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private static final MethodHandle FA_DESTROY = errnoReturning("posix_spawn_file_actions_destroy",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private static final MethodHandle FA_ADDDUP2 = errnoReturning("posix_spawn_file_actions_adddup2",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
-    // glibc 2.34+: closes every descriptor from 3 up in the child, so it holds nothing but its connection
-    private static final MethodHandle FA_ADDCLOSEFROM = errnoReturning("posix_spawn_file_actions_addclosefrom_np",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle ATTR_INIT = errnoReturning("posix_spawnattr_init",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private static final MethodHandle ATTR_DESTROY = errnoReturning("posix_spawnattr_destroy",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private static final MethodHandle ATTR_SETFLAGS = errnoReturning("posix_spawnattr_setflags",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_SHORT));
-    private static final MethodHandle ATTR_SETPGROUP = errnoReturning("posix_spawnattr_setpgroup",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle ATTR_SETSIGMASK = errnoReturning("posix_spawnattr_setsigmask",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle ATTR_SETSIGDEFAULT = errnoReturning("posix_spawnattr_setsigdefault",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle SIGEMPTYSET = errnoReturning("sigemptyset", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private static final MethodHandle SIGFILLSET = errnoReturning("sigfillset", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private static final String UNAVAILABLE; // why the C library cannot be called here; null when it can
+    private static final boolean DENIED; // UNAVAILABLE because the JVM denies native access
+    private static final Calls C; // null when UNAVAILABLE is set
 
-    private static final MethodHandle FCNTL_GET = settingErrno("fcntl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle FCNTL_SET = settingErrno("fcntl",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), Linker.Option.firstVariadicArg(2));
-    private static final MethodHandle PIDFD_OPEN = settingErrno("pidfd_open", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle WAITPID = settingErrno("waitpid", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle KILL = settingErrno("kill", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle POLL = settingErrno("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
-    private static final MethodHandle EVENTFD = settingErrno("eventfd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle READ = settingErrno("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
-    private static final MethodHandle WRITE = settingErrno("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
-    private static final MethodHandle CLOSE = settingErrno("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-    private static final MethodHandle GETSOCKOPT = settingErrno("getsockopt",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle STRERROR = plain("strerror", FunctionDescriptor.of(ADDRESS, JAVA_INT));
+    static {
+        String problem = platformProblem();
+        boolean denied = false;
+        Calls calls = null;
+        if (problem == null) {
+            try {
+                calls = new Calls();
+            } catch (IllegalCallerException e) {
+                denied = true;
+                problem = "sockserve calls the C library through FFM (Unix datagram sockets, child processes), "
+                        + "and this JVM denies it native access: run it with --enable-native-access=dev.sockserve "
+                        + "(ALL-UNNAMED on the class path)";
+            } catch (RuntimeException e) {
+                problem = "cannot bind the C library: " + e.getMessage();
+            }
+        }
+        UNAVAILABLE = problem;
+        DENIED = denied;
+        C = calls;
+    }
 
     private Posix() {
     }
 
-    private static MemorySegment symbol(String name) {
-        return LINKER.defaultLookup().find(name).orElseThrow(() -> new UnsatisfiedLinkError(
-                "the C library has no " + name + " (a child process per request needs Linux with glibc 2.36 or newer)"));
+    /** The downcall handles, bound once; a class of its own so that binding can fail with a message. */
+    private static final class Calls {
+        final Linker linker = Linker.nativeLinker();
+        final List<String> missing = new ArrayList<>();
+
+        final MethodHandle socket = errno("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+        final MethodHandle bind = errno("bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+        final MethodHandle connect = errno("connect", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+        final MethodHandle recvfrom = errno("recvfrom",
+                FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS));
+        final MethodHandle sendto = errno("sendto",
+                FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+        final MethodHandle shutdown = errno("shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+        final MethodHandle setsockopt = errno("setsockopt",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+        final MethodHandle getsockopt = errno("getsockopt",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+        final MethodHandle poll = errno("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+        final MethodHandle pipe2 = errno("pipe2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+        final MethodHandle eventfd = errno("eventfd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+        final MethodHandle read = errno("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+        final MethodHandle write = errno("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+        final MethodHandle close = errno("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+        final MethodHandle fcntlGet = errno("fcntl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+        final MethodHandle fcntlSet = errno("fcntl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT),
+                Linker.Option.firstVariadicArg(2));
+        final MethodHandle kill = errno("kill", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+        final MethodHandle waitpid = errno("waitpid", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+        final MethodHandle pidfdOpen = errno("pidfd_open", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+        final MethodHandle strerror = plain("strerror", FunctionDescriptor.of(ADDRESS, JAVA_INT));
+
+        // the posix_spawn family returns its error number itself
+        final MethodHandle spawn = plain("posix_spawn",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+        final MethodHandle faInit = plain("posix_spawn_file_actions_init", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        final MethodHandle faDestroy = plain("posix_spawn_file_actions_destroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        final MethodHandle faDup2 = plain("posix_spawn_file_actions_adddup2",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+        // glibc 2.34+: closes every descriptor from 3 up in the child, so it holds nothing but its own
+        final MethodHandle faCloseFrom = plain("posix_spawn_file_actions_addclosefrom_np",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+        final MethodHandle attrInit = plain("posix_spawnattr_init", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        final MethodHandle attrDestroy = plain("posix_spawnattr_destroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        final MethodHandle attrFlags = plain("posix_spawnattr_setflags", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_SHORT));
+        final MethodHandle attrPgroup = plain("posix_spawnattr_setpgroup", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+        final MethodHandle attrSigmask = plain("posix_spawnattr_setsigmask", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        final MethodHandle attrSigdefault = plain("posix_spawnattr_setsigdefault",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        final MethodHandle sigemptyset = plain("sigemptyset", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        final MethodHandle sigfillset = plain("sigfillset", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+
+        /** A function that returns -1 and sets errno: its handle takes the call-state segment first. */
+        private MethodHandle errno(String name, FunctionDescriptor descriptor, Linker.Option... options) {
+            Linker.Option[] all = java.util.Arrays.copyOf(options, options.length + 1);
+            all[options.length] = Linker.Option.captureCallState("errno");
+            return bindTo(name, descriptor, all);
+        }
+
+        private MethodHandle plain(String name, FunctionDescriptor descriptor) {
+            return bindTo(name, descriptor);
+        }
+
+        /** Null for a function this C library lacks (an older glibc): only the callers that need it fail. */
+        private MethodHandle bindTo(String name, FunctionDescriptor descriptor, Linker.Option... options) {
+            var symbol = linker.defaultLookup().find(name);
+            if (symbol.isEmpty()) {
+                missing.add(name);
+                return null;
+            }
+            return linker.downcallHandle(symbol.get(), descriptor, options);
+        }
     }
 
-    /** A function that returns an error number itself (the posix_spawn family). */
-    private static MethodHandle errnoReturning(String name, FunctionDescriptor descriptor) {
-        return LINKER.downcallHandle(symbol(name), descriptor);
+    private static String platformProblem() {
+        String os = System.getProperty("os.name", "?");
+        String arch = System.getProperty("os.arch", "?");
+        boolean knownArch = arch.equals("amd64") || arch.equals("x86_64") || arch.equals("aarch64");
+        return os.equals("Linux") && knownArch ? null
+                : "Unix datagram sockets and child processes per request are implemented for Linux on x86_64 and "
+                        + "aarch64 only, not " + os + " on " + arch + " (they call the C library with Linux's constants)";
     }
 
-    private static MethodHandle plain(String name, FunctionDescriptor descriptor) {
-        return LINKER.downcallHandle(symbol(name), descriptor);
+    /**
+     * Throws, with the cause and what to do, when the C library cannot be called here: an
+     * {@link UnsupportedOperationException} on another platform, an {@link IllegalCallerException} when
+     * the JVM denies native access.
+     */
+    public static void requireAvailable() {
+        if (UNAVAILABLE != null) {
+            throw DENIED ? new IllegalCallerException(UNAVAILABLE)
+                    : new UnsupportedOperationException(UNAVAILABLE);
+        }
     }
 
-    /** A function that returns -1 and sets errno; its handle takes the call-state segment first. */
-    private static MethodHandle settingErrno(String name, FunctionDescriptor descriptor, Linker.Option... options) {
-        Linker.Option[] all = new Linker.Option[options.length + 1];
-        System.arraycopy(options, 0, all, 0, options.length);
-        all[options.length] = Linker.Option.captureCallState("errno");
-        return LINKER.downcallHandle(symbol(name), descriptor, all);
+    /** As {@link #requireAvailable()}, and fails naming the missing function when the C library is too old. */
+    public static void requireFunctions(String why, String... names) {
+        requireAvailable();
+        for (String name : names) {
+            if (C.missing.contains(name)) {
+                throw new UnsupportedOperationException(why + " needs " + name + "() from the C library, which this "
+                        + "one lacks (glibc 2.36 or newer has it)");
+            }
+        }
     }
+
+    private static Calls calls() {
+        requireAvailable();
+        return C;
+    }
+
+    // ---- errors -------------------------------------------------------------------------------------
 
     public static String strerror(int errno) {
         try {
-            MemorySegment s = (MemorySegment) STRERROR.invokeExact(errno);
-            return s.reinterpret(256).getString(0);
+            MemorySegment text = (MemorySegment) calls().strerror.invokeExact(errno);
+            return text.equals(MemorySegment.NULL) ? "errno " + errno : text.reinterpret(1024).getString(0);
         } catch (Throwable t) {
             return "errno " + errno;
         }
     }
 
-    private static int errno(MemorySegment state) {
-        return (int) ERRNO.get(state, 0L);
-    }
-
-    private static IOException failure(String what, int errno) {
+    /** {@code what: <the system's reason>}. */
+    public static IOException failure(String what, int errno) {
         return new IOException(what + ": " + strerror(errno));
     }
 
+    /** Returns {@code result}, or throws {@link #failure} when it is a negative errno. */
+    public static long check(String what, long result) throws IOException {
+        if (result < 0) {
+            throw failure(what, (int) -result);
+        }
+        return result;
+    }
+
+    private static int result(int r, MemorySegment state) {
+        return r < 0 ? -(int) ERRNO.get(state, 0L) : r;
+    }
+
+    private static long result(long r, MemorySegment state) {
+        return r < 0 ? -(int) ERRNO.get(state, 0L) : r;
+    }
+
+    private static RuntimeException unchecked(Throwable t) {
+        if (t instanceof RuntimeException r) {
+            return r;
+        }
+        if (t instanceof Error e) {
+            throw e;
+        }
+        return new IllegalStateException(t); // downcalls declare Throwable but throw nothing checked
+    }
+
+    // ---- descriptors --------------------------------------------------------------------------------
+
+    /** close(2). Linux releases the number even when close fails (EINTR included): never retry. */
+    public static void close(int fd) {
+        try (Arena arena = Arena.ofConfined()) {
+            int ignored = (int) calls().close.invokeExact(arena.allocate(CALL_STATE), fd);
+        } catch (Throwable t) {
+            throw unchecked(t);
+        }
+    }
+
+    public static long read(int fd, MemorySegment buffer, long length) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(CALL_STATE);
+            return result((long) calls().read.invokeExact(st, fd, buffer, length), st);
+        } catch (Throwable t) {
+            throw unchecked(t);
+        }
+    }
+
+    public static long write(int fd, MemorySegment buffer, long length) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(CALL_STATE);
+            return result((long) calls().write.invokeExact(st, fd, buffer, length), st);
+        } catch (Throwable t) {
+            throw unchecked(t);
+        }
+    }
+
+    /** pipe2(2): {read end, write end}. */
+    public static int[] pipe(int flags) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(CALL_STATE);
+            MemorySegment fds = arena.allocate(JAVA_INT, 2);
+            check("pipe2", result((int) calls().pipe2.invokeExact(st, fds, flags), st));
+            return new int[] {fds.getAtIndex(JAVA_INT, 0), fds.getAtIndex(JAVA_INT, 1)};
+        } catch (IOException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unchecked(t);
+        }
+    }
+
+    /** Clears {@code O_NONBLOCK}: a program expects blocking standard descriptors, as after {@code accept}. */
+    public static void makeBlocking(int fd) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(CALL_STATE);
+            int flags = (int) check("fcntl(F_GETFL)", result((int) calls().fcntlGet.invokeExact(st, fd, F_GETFL), st));
+            if ((flags & O_NONBLOCK) != 0) {
+                check("fcntl(F_SETFL)", result((int) C.fcntlSet.invokeExact(st, fd, F_SETFL, flags & ~O_NONBLOCK), st));
+            }
+        } catch (IOException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unchecked(t);
+        }
+    }
+
+    public static int eventFd() throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(CALL_STATE);
+            return (int) check("eventfd", result((int) calls().eventfd.invokeExact(st, 0, EFD_NONBLOCK | EFD_CLOEXEC), st));
+        } catch (IOException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unchecked(t);
+        }
+    }
+
+    /** Adds one to an eventfd, or writes one byte to a pipe: wakes whoever polls it. */
+    public static void signal(int fd, int bytes) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment one = arena.allocate(JAVA_LONG);
+            one.set(JAVA_LONG, 0, 1L);
+            long ignored = write(fd, one, bytes);
+        }
+    }
+
+    /** Reads an eventfd's count (or up to 8 bytes of a pipe), without waiting. */
+    public static void drain(int fd) {
+        try (Arena arena = Arena.ofConfined()) {
+            long ignored = read(fd, arena.allocate(JAVA_LONG), 8);
+        }
+    }
+
+    /** {@code struct pollfd[n]} in an arena: the descriptors to wait on, all for {@code POLLIN}. */
+    public static final class PollSet {
+        private final MemorySegment fds;
+        private final int count;
+
+        public PollSet(Arena arena, int count) {
+            this.fds = arena.allocate(POLLFD, count);
+            this.count = count;
+        }
+
+        public void set(int i, int fd) {
+            fds.set(JAVA_INT, i * POLLFD.byteSize() + POLLFD_FD, fd);
+            fds.set(JAVA_SHORT, i * POLLFD.byteSize() + POLLFD_EVENTS, POLLIN);
+        }
+
+        /**
+         * poll(2): waits until a descriptor is readable (or hung up, or in error) or {@code timeoutMillis}
+         * passed (-1: for ever). Blocks in a native call: platform threads only.
+         *
+         * @return how many are ready, or -errno
+         */
+        public int poll(int timeoutMillis) {
+            for (int i = 0; i < count; i++) {
+                fds.set(JAVA_SHORT, i * POLLFD.byteSize() + POLLFD_REVENTS, (short) 0);
+            }
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment st = arena.allocate(CALL_STATE);
+                return result((int) calls().poll.invokeExact(st, fds, (long) count, timeoutMillis), st);
+            } catch (Throwable t) {
+                throw unchecked(t);
+            }
+        }
+
+        public boolean ready(int i) {
+            return fds.get(JAVA_SHORT, i * POLLFD.byteSize() + POLLFD_REVENTS) != 0;
+        }
+    }
+
+    // ---- sockets ------------------------------------------------------------------------------------
+
+    public static int socket(int domain, int type) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(CALL_STATE);
+            return result((int) calls().socket.invokeExact(st, domain, type, 0), st);
+        } catch (Throwable t) {
+            throw unchecked(t);
+        }
+    }
+
+    /** bind(2); {@code address} is sized to its socklen_t. */
+    public static int bind(int fd, MemorySegment address) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(CALL_STATE);
+            return result((int) calls().bind.invokeExact(st, fd, address, (int) address.byteSize()), st);
+        } catch (Throwable t) {
+            throw unchecked(t);
+        }
+    }
+
+    /** connect(2), retried on EINTR; {@code address} is sized to its socklen_t. */
+    public static int connect(int fd, MemorySegment address) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(CALL_STATE);
+            int r;
+            do {
+                r = result((int) calls().connect.invokeExact(st, fd, address, (int) address.byteSize()), st);
+            } while (r == -EINTR);
+            return r;
+        } catch (Throwable t) {
+            throw unchecked(t);
+        }
+    }
+
+    /** recvfrom(2), retried on EINTR: the datagram's real length (MSG_TRUNC), or -errno. */
+    public static long recvfrom(int fd, MemorySegment buffer, long length, int flags, MemorySegment from,
+            MemorySegment fromLength) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(CALL_STATE);
+            int room = fromLength.get(JAVA_INT, 0);
+            long n;
+            do {
+                fromLength.set(JAVA_INT, 0, room);
+                n = result((long) calls().recvfrom.invokeExact(st, fd, buffer, length, flags, from, fromLength), st);
+            } while (n == -EINTR);
+            return n;
+        } catch (Throwable t) {
+            throw unchecked(t);
+        }
+    }
+
+    /** sendto(2), retried on EINTR; {@code to} is sized to its socklen_t. */
+    public static long sendto(int fd, MemorySegment buffer, long length, int flags, MemorySegment to) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(CALL_STATE);
+            long n;
+            do {
+                n = result((long) calls().sendto.invokeExact(st, fd, buffer, length, flags, to, (int) to.byteSize()), st);
+            } while (n == -EINTR);
+            return n;
+        } catch (Throwable t) {
+            throw unchecked(t);
+        }
+    }
+
+    public static void shutdown(int fd, int how) {
+        try (Arena arena = Arena.ofConfined()) {
+            int ignored = (int) calls().shutdown.invokeExact(arena.allocate(CALL_STATE), fd, how);
+        } catch (Throwable t) {
+            throw unchecked(t);
+        }
+    }
+
+    /** The peer of a Unix socket: pid, uid, gid ({@code SO_PEERCRED}). */
+    public record PeerCredentials(int pid, int uid, int gid) {
+    }
+
+    public static PeerCredentials peerCredentials(int fd) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(CALL_STATE);
+            MemorySegment cred = arena.allocate(12, 4);
+            MemorySegment length = arena.allocate(JAVA_INT);
+            length.set(JAVA_INT, 0, 12);
+            check("getsockopt(SO_PEERCRED)",
+                    result((int) calls().getsockopt.invokeExact(st, fd, SOL_SOCKET, SO_PEERCRED, cred, length), st));
+            return new PeerCredentials(cred.get(JAVA_INT, 0), cred.get(JAVA_INT, 4), cred.get(JAVA_INT, 8));
+        } catch (IOException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unchecked(t);
+        }
+    }
+
+    /** One classic BPF instruction ({@code struct sock_filter}). */
+    public record Bpf(int code, int jt, int jf, int k) {
+    }
+
     /**
-     * Starts {@code executable} (a path, found once at start-up rather than searched on the PATH for every
-     * connection) with {@code argv}, with {@code socketFd} as its standard input, and as its standard output too when
-     * {@code asOutput} (else its output goes to the server's standard error, never to the server's own
-     * standard output, which may be a protocol stream),
-     * standard error shared with the server, no other descriptor, default signal dispositions and an
-     * empty signal mask, its own process group, and the given environment ({@code NAME=value} strings).
+     * Attaches a classic BPF program to a socket ({@code SO_ATTACH_FILTER}): a packet for which it returns 0
+     * is dropped before the socket sees it. On a listening TCP socket it runs on the TCP header of every
+     * packet that reaches the listener (SYNs and handshake ACKs); on a UDP socket, on each datagram.
+     */
+    public static void attachFilter(int fd, java.util.List<Bpf> program) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(CALL_STATE);
+            MemorySegment code = arena.allocate(8L * program.size(), 8);
+            for (int i = 0; i < program.size(); i++) {
+                Bpf b = program.get(i);
+                code.set(JAVA_SHORT, 8L * i, (short) b.code());
+                code.set(java.lang.foreign.ValueLayout.JAVA_BYTE, 8L * i + 2, (byte) b.jt());
+                code.set(java.lang.foreign.ValueLayout.JAVA_BYTE, 8L * i + 3, (byte) b.jf());
+                code.set(JAVA_INT, 8L * i + 4, b.k());
+            }
+            MemorySegment fprog = arena.allocate(16, 8); // struct sock_fprog: unsigned short len; filter pointer at 8
+            fprog.set(JAVA_SHORT, 0, (short) program.size());
+            fprog.set(ADDRESS, 8, code);
+            check("setsockopt(SO_ATTACH_FILTER)",
+                    result((int) calls().setsockopt.invokeExact(st, fd, SOL_SOCKET, SO_ATTACH_FILTER, fprog, 16), st));
+        } catch (IOException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unchecked(t);
+        }
+    }
+
+    // ---- processes ----------------------------------------------------------------------------------
+
+    /**
+     * Starts {@code executable} (a path: searched once by the caller, not per request) with {@code argv} and
+     * {@code environment} ({@code NAME=value}): {@code stdin} becomes its descriptor 0 and {@code stdout} its
+     * descriptor 1, standard error is shared with this process, and it holds no other descriptor. It starts
+     * with the default signal dispositions (the JVM ignores or catches some), an empty signal mask, and in a
+     * process group of its own whose id is its pid, so that {@link #kill} of {@code -pid} reaches whatever it
+     * starts, and Ctrl-C in the server's terminal reaches the server only.
      *
      * @return the child's pid
      */
-    public static int spawnWithSocket(int socketFd, boolean asOutput, String executable, List<String> argv, List<String> environment)
+    public static int spawn(String executable, List<String> argv, List<String> environment, int stdin, int stdout)
             throws IOException {
+        requireFunctions("starting a child process", "posix_spawn_file_actions_addclosefrom_np");
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment actions = arena.allocate(FILE_ACTIONS_SIZE, 16);
             MemorySegment attr = arena.allocate(SPAWNATTR_SIZE, 16);
             MemorySegment noSignals = arena.allocate(SIGSET_SIZE, 16);
             MemorySegment allSignals = arena.allocate(SIGSET_SIZE, 16);
-            check("posix_spawn_file_actions_init", (int) FA_INIT.invokeExact(actions));
+            spawnCheck("posix_spawn_file_actions_init", (int) C.faInit.invokeExact(actions));
             try {
-                check("posix_spawnattr_init", (int) ATTR_INIT.invokeExact(attr));
+                spawnCheck("posix_spawnattr_init", (int) C.attrInit.invokeExact(attr));
                 try {
-                    check("adddup2", (int) FA_ADDDUP2.invokeExact(actions, socketFd, 0));
-                    check("adddup2", (int) FA_ADDDUP2.invokeExact(actions, asOutput ? socketFd : 2, 1));
-                    check("addclosefrom", (int) FA_ADDCLOSEFROM.invokeExact(actions, 3));
-                    check("sigemptyset", (int) SIGEMPTYSET.invokeExact(noSignals));
-                    check("sigfillset", (int) SIGFILLSET.invokeExact(allSignals));
-                    check("setsigmask", (int) ATTR_SETSIGMASK.invokeExact(attr, noSignals));
-                    // the JVM ignores or catches some signals; the program must start with the defaults
-                    check("setsigdefault", (int) ATTR_SETSIGDEFAULT.invokeExact(attr, allSignals));
-                    // a process group of its own: Ctrl-C in the server's terminal reaches the server only, which
-                    // then lets the program finish within the grace period, as for SIGTERM
-                    check("setpgroup", (int) ATTR_SETPGROUP.invokeExact(attr, 0));
-                    check("setflags", (int) ATTR_SETFLAGS.invokeExact(attr,
+                    spawnCheck("adddup2", (int) C.faDup2.invokeExact(actions, stdin, 0));
+                    spawnCheck("adddup2", (int) C.faDup2.invokeExact(actions, stdout, 1));
+                    spawnCheck("addclosefrom", (int) C.faCloseFrom.invokeExact(actions, 3));
+                    spawnCheck("sigemptyset", (int) C.sigemptyset.invokeExact(noSignals));
+                    spawnCheck("sigfillset", (int) C.sigfillset.invokeExact(allSignals));
+                    spawnCheck("setsigmask", (int) C.attrSigmask.invokeExact(attr, noSignals));
+                    spawnCheck("setsigdefault", (int) C.attrSigdefault.invokeExact(attr, allSignals));
+                    spawnCheck("setpgroup", (int) C.attrPgroup.invokeExact(attr, 0));
+                    spawnCheck("setflags", (int) C.attrFlags.invokeExact(attr,
                             (short) (POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)));
                     MemorySegment pid = arena.allocate(JAVA_INT);
-                    MemorySegment argvArray = cStrings(arena, argv);
-                    MemorySegment envArray = cStrings(arena, environment);
-                    int error = (int) POSIX_SPAWN.invokeExact(pid, arena.allocateFrom(executable), actions, attr,
-                            argvArray, envArray);
+                    int error = (int) C.spawn.invokeExact(pid, arena.allocateFrom(executable), actions, attr,
+                            cStrings(arena, argv), cStrings(arena, environment));
                     if (error != 0) {
                         throw failure("cannot run " + executable, error);
                     }
                     return pid.get(JAVA_INT, 0);
                 } finally {
-                    int ignored = (int) ATTR_DESTROY.invokeExact(attr);
+                    int ignored = (int) C.attrDestroy.invokeExact(attr);
                 }
             } finally {
-                int ignored = (int) FA_DESTROY.invokeExact(actions);
+                int ignored = (int) C.faDestroy.invokeExact(actions);
             }
-        } catch (IOException | RuntimeException | Error e) {
+        } catch (IOException e) {
             throw e;
         } catch (Throwable t) {
-            throw new IllegalStateException(t);
+            throw unchecked(t);
         }
     }
 
-    private static void check(String what, int error) throws IOException {
+    private static void spawnCheck(String what, int error) throws IOException {
         if (error != 0) {
             throw failure(what, error);
         }
@@ -207,155 +580,44 @@ public final class Posix {
         return array;
     }
 
-    /** Clears {@code O_NONBLOCK}: the program expects a blocking socket, as after {@code accept}. */
-    public static void makeBlocking(int fd) throws IOException {
+    /** pidfd_open(2): a descriptor that turns readable when the process ends. */
+    public static int pidfdOpen(int pid) throws IOException {
+        requireFunctions("watching a child process", "pidfd_open");
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CALL_STATE);
-            int flags = (int) FCNTL_GET.invokeExact(state, fd, F_GETFL);
-            if (flags < 0) {
-                throw failure("fcntl(F_GETFL)", errno(state));
-            }
-            if ((flags & O_NONBLOCK) != 0 && (int) FCNTL_SET.invokeExact(state, fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
-                throw failure("fcntl(F_SETFL)", errno(state));
-            }
-        } catch (IOException | RuntimeException | Error e) {
+            MemorySegment st = arena.allocate(CALL_STATE);
+            return (int) check("pidfd_open(" + pid + ")", result((int) C.pidfdOpen.invokeExact(st, pid, 0), st));
+        } catch (IOException e) {
             throw e;
         } catch (Throwable t) {
-            throw new IllegalStateException(t);
+            throw unchecked(t);
         }
-    }
-
-    public static int pidfdOpen(int pid) throws IOException {
-        return intCall("pidfd_open", PIDFD_OPEN, pid, 0);
     }
 
     /** {@code waitpid(pid, WNOHANG)}: the raw wait status, or -1 when the child has not ended yet. */
     public static int reap(int pid) throws IOException {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CALL_STATE);
+            MemorySegment st = arena.allocate(CALL_STATE);
             MemorySegment status = arena.allocate(JAVA_INT);
-            while (true) {
-                int r = (int) WAITPID.invokeExact(state, pid, status, WNOHANG);
-                if (r == pid) {
-                    return status.get(JAVA_INT, 0);
-                }
-                if (r == 0) {
-                    return -1;
-                }
-                if (errno(state) != EINTR) {
-                    throw failure("waitpid(" + pid + ")", errno(state));
-                }
-            }
-        } catch (IOException | RuntimeException | Error e) {
+            int r;
+            do {
+                r = result((int) calls().waitpid.invokeExact(st, pid, status, WNOHANG), st);
+            } while (r == -EINTR);
+            check("waitpid(" + pid + ")", r);
+            return r == pid ? status.get(JAVA_INT, 0) : -1;
+        } catch (IOException e) {
             throw e;
         } catch (Throwable t) {
-            throw new IllegalStateException(t);
+            throw unchecked(t);
         }
     }
 
-    /** Sends a signal; false when the process is already gone. */
-    public static boolean kill(int pid, int signal) {
+    /** kill(2): a negative {@code pid} is a process group. 0, or -errno (ESRCH: nothing left to signal). */
+    public static int kill(int pid, int signal) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CALL_STATE);
-            return (int) KILL.invokeExact(state, pid, signal) == 0;
+            MemorySegment st = arena.allocate(CALL_STATE);
+            return result((int) calls().kill.invokeExact(st, pid, signal), st);
         } catch (Throwable t) {
-            return false;
-        }
-    }
-
-    public static int eventFd() throws IOException {
-        return intCall("eventfd", EVENTFD, 0, EFD_NONBLOCK | EFD_CLOEXEC);
-    }
-
-    public static void signalEventFd(int fd) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CALL_STATE);
-            MemorySegment one = arena.allocate(JAVA_LONG);
-            one.set(JAVA_LONG, 0, 1L);
-            long ignored = (long) WRITE.invokeExact(state, fd, one, 8L);
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
-        }
-    }
-
-    public static void drainEventFd(int fd) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CALL_STATE);
-            MemorySegment value = arena.allocate(JAVA_LONG);
-            long ignored = (long) READ.invokeExact(state, fd, value, 8L);
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
-        }
-    }
-
-    /**
-     * Waits until one of {@code fds} is readable or {@code timeoutMillis} passed (-1: for ever); marks the
-     * readable ones in {@code ready}. Blocks: call it on a platform thread only.
-     */
-    public static void pollReadable(int[] fds, boolean[] ready, int timeoutMillis) throws IOException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CALL_STATE);
-            MemorySegment pollfds = arena.allocate(8L * fds.length, 8);
-            for (int i = 0; i < fds.length; i++) {
-                pollfds.set(JAVA_INT, 8L * i, fds[i]);
-                pollfds.set(JAVA_SHORT, 8L * i + 4, (short) POLLIN);
-            }
-            int r = (int) POLL.invokeExact(state, pollfds, (long) fds.length, timeoutMillis);
-            if (r < 0 && errno(state) != EINTR) {
-                throw failure("poll", errno(state));
-            }
-            for (int i = 0; i < fds.length; i++) {
-                ready[i] = r > 0 && pollfds.get(JAVA_SHORT, 8L * i + 6) != 0;
-            }
-        } catch (IOException | RuntimeException | Error e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
-        }
-    }
-
-    public static void close(int fd) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CALL_STATE);
-            int ignored = (int) CLOSE.invokeExact(state, fd);
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
-        }
-    }
-
-    /** The peer of a Unix socket: pid, uid, gid ({@code SO_PEERCRED}). */
-    public record PeerCredentials(int pid, int uid, int gid) {
-    }
-
-    public static PeerCredentials peerCredentials(int fd) throws IOException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CALL_STATE);
-            MemorySegment cred = arena.allocate(12, 4);
-            MemorySegment length = arena.allocate(JAVA_INT);
-            length.set(JAVA_INT, 0, 12);
-            if ((int) GETSOCKOPT.invokeExact(state, fd, SOL_SOCKET, SO_PEERCRED, cred, length) < 0) {
-                throw failure("getsockopt(SO_PEERCRED)", errno(state));
-            }
-            return new PeerCredentials(cred.get(JAVA_INT, 0), cred.get(JAVA_INT, 4), cred.get(JAVA_INT, 8));
-        } catch (IOException | RuntimeException | Error e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
-        }
-    }
-
-    private static int intCall(String name, MethodHandle handle, int a, int b) throws IOException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CALL_STATE);
-            int r = (int) handle.invokeExact(state, a, b);
-            if (r < 0) {
-                throw failure(name, errno(state));
-            }
-            return r;
-        } catch (IOException | RuntimeException | Error e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
+            throw unchecked(t);
         }
     }
 }

@@ -37,7 +37,8 @@ public final class Relay {
         other.join();
     }
 
-    private static void copy(Side from, Side to) {
+    /** One direction, until {@code from}'s input ends (then {@code to}'s output is ended) or a failure closes both. */
+    public static void copy(Side from, Side to) {
         ByteBuffer buffer = ByteBuffer.allocate(CHUNK);
         try {
             while (from.channel().read(buffer) >= 0) {

@@ -99,6 +99,38 @@ public final class ServeLoop implements AutoCloseable {
         }
     }
 
+    /**
+     * A drain's middle step: serves what is queued until no endpoint has anything left, or until
+     * {@code atMost} passed. An endpoint at its limit is waited for (a freed slot wakes the loop); the
+     * queues count as empty once a short wait brings nothing, so a handshake completing meanwhile is taken.
+     */
+    public void serveQueued(Duration atMost) {
+        long settle = Duration.ofMillis(20).toNanos();
+        long deadline = System.nanoTime() + atMost.toNanos();
+        enter();
+        stopRequested = false; // the drain is the stop that was asked for
+        try {
+            while (!stopRequested) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    return;
+                }
+                boolean waiting = false; // an endpoint that cannot take its queue yet (at its limit, or paused)
+                for (SelectionKey key : keys) {
+                    Endpoint endpoint = (Endpoint) key.attachment();
+                    waiting |= key.isValid() && (endpoint.pausedForNanos() > 0 || !endpoint.hasRoom());
+                }
+                if (!turn(Math.min(left, waiting ? BLOCKED_WAIT : settle), false) && !waiting) {
+                    return;
+                }
+            }
+        } finally {
+            leave();
+        }
+    }
+
+    private static final long BLOCKED_WAIT = Duration.ofMillis(100).toNanos();
+
     private boolean turn(long waitNanos, boolean once) {
         if (!selector.isOpen()) {
             stopRequested = true; // closed under a handler by serverClose(): nothing more to serve

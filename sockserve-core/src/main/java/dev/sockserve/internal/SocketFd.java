@@ -5,9 +5,10 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
 
 /**
- * The operating-system descriptor of a {@link java.nio.channels.SocketChannel} (or a listening channel), which {@code exec} hands to the program as
- * its standard input and output. The JDK has no public way to get it, so this reads it from the JDK's
- * internal {@code sun.nio.ch.SelChImpl#getFDVal()}, which every NIO socket channel implements; the JVM must
+ * The operating-system descriptor of a JDK channel (a connection, a listening socket, a pipe end), which
+ * {@link ChildProcesses} hands to a child process as its standard input or output. The JDK has no public
+ * way to get it, so this reads it from the JDK's internal {@code sun.nio.ch.SelChImpl#getFDVal()}, which
+ * every NIO socket and pipe channel implements; the JVM must
  * run with {@code --add-opens java.base/sun.nio.ch=ALL-UNNAMED} (the {@code ./sockserve} launcher gives it).
  * Kept in this one class so that a JDK that changes it breaks one place, with a clear message.
  */

@@ -1,27 +1,18 @@
 package dev.sockserve.internal;
 
-import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.StructLayout;
-import java.lang.invoke.MethodHandle;
-import java.lang.invoke.VarHandle;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.ReadOnlyBufferException;
 import java.nio.channels.AsynchronousCloseException;
 import java.nio.channels.Channel;
 import java.nio.channels.ClosedChannelException;
-import java.nio.channels.Pipe;
 import java.nio.channels.SelectableChannel;
 import java.nio.charset.Charset;
 import java.nio.charset.StandardCharsets;
@@ -32,10 +23,9 @@ import java.util.Optional;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
- * A Unix-domain datagram socket (AF_UNIX, SOCK_DGRAM), which the JDK lacks, called through the
- * Foreign Function &amp; Memory API. Linux on x86_64 and aarch64 only; elsewhere {@link #open()} and
- * {@link #isLive(Path)} throw {@link UnsupportedOperationException}. The calling module needs
- * {@code --enable-native-access=dev.sockserve}.
+ * A Unix-domain datagram socket (AF_UNIX, SOCK_DGRAM), which the JDK lacks, over the C library calls of
+ * {@link Posix}. Where those cannot be made (another platform, native access denied), {@link #open()}
+ * and {@link #isLive(Path)} throw the exception {@link Posix#requireAvailable()} describes.
  *
  * <p>Thread-safety: {@link #receive}, {@link #send} and {@link #close} may run in different threads
  * at once. The descriptor is guarded by a read/write lock: every native call on it holds the read
@@ -44,66 +34,16 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * closed, operations throw {@link ClosedChannelException}.
  *
  * <p>The socket is always non-blocking. The only waiting calls are {@link #receive(ByteBuffer, Duration)}
- * and the {@link #readiness()} watcher; both block in {@code poll(2)} and therefore belong on platform
- * threads (a virtual thread blocked in a native call pins its carrier).
+ * and the {@link #readiness()} watcher ({@link ReadinessPipe}); both block in {@code poll(2)} and
+ * therefore belong on platform threads (a virtual thread blocked in a native call pins its carrier).
  */
 public final class UnixDatagramSocket implements Channel {
-
-    // Linux values; x86_64 and aarch64 share them (asm-generic).
-    private static final int AF_UNIX = 1;
-    private static final int SOCK_DGRAM = 2;
-    private static final int SOCK_NONBLOCK = 04000;
-    private static final int SOCK_CLOEXEC = 02000000;
-    private static final int O_NONBLOCK = 04000;
-    private static final int O_CLOEXEC = 02000000;
-    private static final int MSG_TRUNC = 0x20;
-    private static final int MSG_DONTWAIT = 0x40;
-    private static final int MSG_NOSIGNAL = 0x4000;
-    private static final short POLLIN = 0x1;
-    private static final int SHUT_RDWR = 2;
-    private static final int ENOENT = 2;
-    private static final int EINTR = 4;
-    private static final int EAGAIN = 11;
-    private static final int ENOMEM = 12;
-    private static final int EPROTOTYPE = 91;
-    private static final int ECONNREFUSED = 111;
 
     // struct sockaddr_un { sa_family_t sun_family; char sun_path[108]; }
     private static final int SUN_PATH_OFFSET = 2;
     private static final int SUN_PATH_SIZE = 108;
     private static final int SOCKADDR_UN_SIZE = SUN_PATH_OFFSET + SUN_PATH_SIZE;
     private static final int MAX_PATH_BYTES = SUN_PATH_SIZE - 1; // room for the terminating NUL
-
-    private static final String UNSUPPORTED = platformProblem();
-    // Set while the handles bind when the JVM denies native access (--illegal-native-access=deny):
-    // reported on every call, rather than one ExceptionInInitializerError and then NoClassDefFoundErrors.
-    private static IllegalCallerException nativeAccessDenied;
-
-    private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
-    private static final VarHandle ERRNO = CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-
-    private static final MethodHandle SOCKET =
-            downcall("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), true);
-    private static final MethodHandle BIND =
-            downcall("bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT), true);
-    private static final MethodHandle CONNECT =
-            downcall("connect", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT), true);
-    private static final MethodHandle RECVFROM = downcall("recvfrom",
-            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS), true);
-    private static final MethodHandle SENDTO = downcall("sendto",
-            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT), true);
-    private static final MethodHandle POLL =
-            downcall("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT), true);
-    private static final MethodHandle PIPE2 =
-            downcall("pipe2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), true);
-    private static final MethodHandle WRITE =
-            downcall("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG), true);
-    private static final MethodHandle SHUTDOWN =
-            downcall("shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT), false);
-    private static final MethodHandle CLOSE =
-            downcall("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT), false);
-    private static final MethodHandle STRERROR =
-            downcall("strerror", FunctionDescriptor.of(ADDRESS, JAVA_INT), false);
 
     // Paths travel to the kernel as bytes in the same encoding the JDK uses for file names.
     private static final Charset PATH_CHARSET = pathCharset();
@@ -114,14 +54,7 @@ public final class UnixDatagramSocket implements Channel {
     private final Object stateLock = new Object(); // bind, readiness and close
     private volatile boolean closed;
     private volatile UnixDomainSocketAddress local;
-
-    // readiness(): set once under stateLock; pipe is the publication point for the others
-    private volatile Pipe pipe;
-    private Thread watcher;
-    private int stopRead = -1;
-    private int stopWrite = -1;
-    private final Object armLock = new Object();
-    private boolean armed; // guarded by armLock
+    private volatile ReadinessPipe readiness; // set once, under stateLock
 
     private UnixDatagramSocket(int fd) {
         this.fd = fd;
@@ -129,15 +62,12 @@ public final class UnixDatagramSocket implements Channel {
 
     /** A new unbound socket: socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC). */
     public static UnixDatagramSocket open() throws IOException {
-        requireSupported();
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment st = arena.allocate(CAPTURE);
-            int fd = socket(st, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC);
-            if (fd < 0) {
-                throw failure("socket", "", errno(st));
-            }
-            return new UnixDatagramSocket(fd);
+        Posix.requireAvailable();
+        int fd = Posix.socket(Posix.AF_UNIX, Posix.SOCK_DGRAM | Posix.SOCK_NONBLOCK | Posix.SOCK_CLOEXEC);
+        if (fd < 0) {
+            throw failure("socket", "", -fd);
         }
+        return new UnixDatagramSocket(fd);
     }
 
     /**
@@ -151,10 +81,9 @@ public final class UnixDatagramSocket implements Channel {
         synchronized (stateLock) {
             begin();
             try (Arena arena = Arena.ofConfined()) {
-                MemorySegment sa = sockaddr(arena, address, "bind");
-                MemorySegment st = arena.allocate(CAPTURE);
-                if (bind(st, fd, sa) < 0) {
-                    throw failure("bind", address.getPath().toString(), errno(st));
+                int r = Posix.bind(fd, sockaddr(arena, address, "bind"));
+                if (r < 0) {
+                    throw failure("bind", address.getPath().toString(), -r);
                 }
                 local = address;
             } finally {
@@ -180,9 +109,9 @@ public final class UnixDatagramSocket implements Channel {
         if (dst.isReadOnly()) {
             throw new ReadOnlyBufferException();
         }
-        Pipe p = pipe;
-        if (p != null) {
-            drain(p);
+        ReadinessPipe watcher = readiness;
+        if (watcher != null) {
+            watcher.consume();
         }
         begin();
         try (Arena arena = Arena.ofConfined()) {
@@ -192,18 +121,13 @@ public final class UnixDatagramSocket implements Channel {
             MemorySegment buf = dst.isDirect() ? target : arena.allocate(Math.max(room, 1));
             MemorySegment from = arena.allocate(SOCKADDR_UN_SIZE, 2);
             MemorySegment fromLen = arena.allocate(JAVA_INT);
-            MemorySegment st = arena.allocate(CAPTURE);
-            long n;
-            do {
-                fromLen.set(JAVA_INT, 0, SOCKADDR_UN_SIZE);
-                n = recvfrom(st, fd, buf, room, MSG_DONTWAIT | MSG_TRUNC, from, fromLen);
-            } while (n < 0 && errno(st) == EINTR);
+            fromLen.set(JAVA_INT, 0, SOCKADDR_UN_SIZE);
+            long n = Posix.recvfrom(fd, buf, room, Posix.MSG_DONTWAIT | Posix.MSG_TRUNC, from, fromLen);
+            if (n == -Posix.EAGAIN) {
+                return null;
+            }
             if (n < 0) {
-                int e = errno(st);
-                if (e == EAGAIN) {
-                    return null;
-                }
-                throw closed ? new AsynchronousCloseException() : failure("recvfrom", localName(), e);
+                throw closed ? new AsynchronousCloseException() : failure("recvfrom", localName(), (int) -n);
             }
             // close() shuts the socket down to wake pollers; that reads as an empty "datagram"
             if (n == 0 && closed) {
@@ -217,8 +141,8 @@ public final class UnixDatagramSocket implements Channel {
             return new Received(sender(from, fromLen.get(JAVA_INT, 0)), (int) n);
         } finally {
             end();
-            if (p != null) {
-                rearm();
+            if (watcher != null) {
+                watcher.received();
             }
         }
     }
@@ -270,17 +194,12 @@ public final class UnixDatagramSocket implements Channel {
                 data = copy;
             }
             MemorySegment sa = sockaddr(arena, target, "sendto");
-            MemorySegment st = arena.allocate(CAPTURE);
-            long n;
-            do {
-                n = sendto(st, fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL, sa);
-            } while (n < 0 && errno(st) == EINTR);
+            long n = Posix.sendto(fd, data, len, Posix.MSG_DONTWAIT | Posix.MSG_NOSIGNAL, sa);
+            if (n == -Posix.EAGAIN) {
+                return 0;
+            }
             if (n < 0) {
-                int e = errno(st);
-                if (e == EAGAIN) {
-                    return 0;
-                }
-                throw closed ? new AsynchronousCloseException() : failure("sendto", target.getPath().toString(), e);
+                throw closed ? new AsynchronousCloseException() : failure("sendto", target.getPath().toString(), (int) -n);
             }
             src.position(src.position() + (int) n);
             return (int) n;
@@ -290,46 +209,21 @@ public final class UnixDatagramSocket implements Channel {
     }
 
     /**
-     * A non-blocking {@link Pipe.SourceChannel} that is readable whenever a datagram is waiting, so
-     * this socket can share a {@link java.nio.channels.Selector} with JDK channels. Created on the
-     * first call; later calls return the same channel. Keep it non-blocking: {@link #receive} drains it.
-     *
-     * <p>Behind it a platform daemon thread, {@code sockserve-unix-dgram-<path>-poll}, polls the
-     * socket and an internal stop pipe. When the socket turns readable it writes one byte to the
-     * pipe and then waits for a {@code receive} call before polling again: poll(2) is
-     * level-triggered, and without that wait it would write a byte per loop until the datagram is
-     * read. {@link #close()} wakes it through the stop pipe and joins it.
+     * A non-blocking {@link SelectableChannel} that is readable whenever a datagram is waiting, so
+     * this socket can share a {@link java.nio.channels.Selector} with JDK channels ({@link ReadinessPipe},
+     * whose platform thread is {@code sockserve-unix-dgram-<path>-poll}). Created on the first call; later
+     * calls return the same channel. Keep it non-blocking: {@link #receive} drains it.
      */
     public SelectableChannel readiness() throws IOException {
         synchronized (stateLock) {
             if (closed) {
                 throw new ClosedChannelException();
             }
-            if (pipe != null) {
-                return pipe.source();
+            if (readiness == null) {
+                UnixDomainSocketAddress a = local;
+                readiness = new ReadinessPipe(fd, fdLock.readLock(), a == null ? "unbound" : a.getPath().toString());
             }
-            int[] stop = pipe2();
-            Pipe p = null;
-            try {
-                p = Pipe.open();
-                p.source().configureBlocking(false);
-                // one byte per receive() can never fill it, but a full pipe must not stall the watcher
-                p.sink().configureBlocking(false);
-            } catch (IOException | RuntimeException e) {
-                closeFd(stop[0]);
-                closeFd(stop[1]);
-                if (p != null) {
-                    closeQuietly(p);
-                }
-                throw e;
-            }
-            stopRead = stop[0];
-            stopWrite = stop[1];
-            String name = local == null ? "unbound" : local.getPath().toString();
-            watcher = Thread.ofPlatform().daemon().name("sockserve-unix-dgram-" + name + "-poll").unstarted(this::watch);
-            pipe = p;
-            watcher.start();
-            return p.source();
+            return readiness.source();
         }
     }
 
@@ -339,33 +233,25 @@ public final class UnixDatagramSocket implements Channel {
      * false when the file is stale (ECONNREFUSED) or absent (ENOENT).
      */
     public static boolean isLive(Path path) throws IOException {
-        requireSupported();
+        Posix.requireAvailable();
         UnixDomainSocketAddress address = UnixDomainSocketAddress.of(path);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment sa = sockaddr(arena, address, "connect");
-            MemorySegment st = arena.allocate(CAPTURE);
-            int probe = socket(st, SOCK_DGRAM | SOCK_CLOEXEC);
+            int probe = Posix.socket(Posix.AF_UNIX, Posix.SOCK_DGRAM | Posix.SOCK_CLOEXEC);
             if (probe < 0) {
-                throw failure("socket", path.toString(), errno(st));
+                throw failure("socket", path.toString(), -probe);
             }
             try {
-                int r;
-                do {
-                    r = connect(st, probe, sa);
-                } while (r < 0 && errno(st) == EINTR);
-                if (r == 0) {
-                    return true;
+                int r = Posix.connect(probe, sa);
+                if (r == 0 || r == -Posix.EPROTOTYPE) {
+                    return true; // EPROTOTYPE: a stream server lives there, not a stale file either
                 }
-                int e = errno(st);
-                if (e == ECONNREFUSED || e == ENOENT) {
+                if (r == -Posix.ECONNREFUSED || r == -Posix.ENOENT) {
                     return false;
                 }
-                if (e == EPROTOTYPE) {
-                    return true; // a stream server lives there: not a stale file either
-                }
-                throw failure("connect", path.toString(), e);
+                throw failure("connect", path.toString(), -r);
             } finally {
-                closeFd(probe);
+                Posix.close(probe);
             }
         }
     }
@@ -383,33 +269,23 @@ public final class UnixDatagramSocket implements Channel {
                 return;
             }
             closed = true;
-            Thread w = watcher;
-            if (w != null) {
-                try (Arena arena = Arena.ofConfined()) {
-                    write(arena.allocate(CAPTURE), stopWrite, arena.allocate(1), 1);
-                }
-                synchronized (armLock) {
-                    armLock.notifyAll();
-                }
+            ReadinessPipe watcher = readiness;
+            if (watcher != null) {
+                watcher.stop();
             }
             // wakes a receive(dst, timeout) blocked in poll(2) on another thread, which holds the fd lock
-            shutdown(fd, SHUT_RDWR);
-            if (w != null) {
-                join(w);
+            Posix.shutdown(fd, Posix.SHUT_RDWR);
+            if (watcher != null) {
+                watcher.join();
             }
             fdLock.writeLock().lock();
             try {
-                closeFd(fd);
-                if (w != null) {
-                    closeFd(stopRead);
-                    closeFd(stopWrite);
+                Posix.close(fd);
+                if (watcher != null) {
+                    watcher.close();
                 }
             } finally {
                 fdLock.writeLock().unlock();
-            }
-            Pipe p = pipe;
-            if (p != null) {
-                closeQuietly(p);
             }
         }
     }
@@ -435,124 +311,15 @@ public final class UnixDatagramSocket implements Channel {
         int millis = (int) Math.min(Integer.MAX_VALUE, (nanos + 999_999) / 1_000_000);
         begin();
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment pfd = arena.allocate(8, 4);
-            pfd.set(JAVA_INT, 0, fd);
-            pfd.set(JAVA_SHORT, 4, POLLIN);
-            MemorySegment st = arena.allocate(CAPTURE);
+            Posix.PollSet pfd = new Posix.PollSet(arena, 1);
+            pfd.set(0, fd);
             // EINTR and timeouts both return to the caller's loop, which recomputes what is left
-            if (poll(st, pfd, 1, millis) < 0 && errno(st) != EINTR) {
-                throw failure("poll", localName(), errno(st));
+            int r = pfd.poll(millis);
+            if (r < 0 && r != -Posix.EINTR) {
+                throw failure("poll", localName(), -r);
             }
         } finally {
             end();
-        }
-    }
-
-    private void watch() {
-        Pipe p = pipe;
-        ByteBuffer one = ByteBuffer.allocate(1);
-        try (Arena arena = Arena.ofConfined()) {
-            // struct pollfd { int fd; short events; short revents; } x 2
-            MemorySegment pfds = arena.allocate(16, 4);
-            pfds.set(JAVA_INT, 0, fd);
-            pfds.set(JAVA_SHORT, 4, POLLIN);
-            pfds.set(JAVA_INT, 8, stopRead);
-            pfds.set(JAVA_SHORT, 12, POLLIN);
-            MemorySegment st = arena.allocate(CAPTURE);
-            while (true) {
-                pfds.set(JAVA_SHORT, 6, (short) 0);
-                pfds.set(JAVA_SHORT, 14, (short) 0);
-                int n;
-                fdLock.readLock().lock();
-                try {
-                    if (closed) {
-                        return;
-                    }
-                    n = poll(st, pfds, 2, -1);
-                } finally {
-                    fdLock.readLock().unlock();
-                }
-                if (n < 0) {
-                    int e = errno(st);
-                    if (e == EINTR) {
-                        continue;
-                    }
-                    if (e == ENOMEM) {
-                        Thread.sleep(10); // the kernel's pollfd copy is short of memory: a passing state
-                        continue;
-                    }
-                    System.getLogger(UnixDatagramSocket.class.getName()).log(System.Logger.Level.ERROR,
-                            failure("poll", localName(), e).getMessage() + "; readiness watcher stopped");
-                    return;
-                }
-                if (pfds.get(JAVA_SHORT, 14) != 0 || closed) {
-                    return;
-                }
-                if (pfds.get(JAVA_SHORT, 6) == 0) {
-                    continue;
-                }
-                synchronized (armLock) {
-                    armed = false; // a receive() from before this byte must not count as its answer
-                }
-                p.sink().write(one.clear());
-                synchronized (armLock) {
-                    while (!armed && !closed) {
-                        armLock.wait();
-                    }
-                }
-            }
-        } catch (IOException | InterruptedException e) {
-            // the sink closes only when the socket does; either way the watcher's work is over
-        }
-    }
-
-    private static void drain(Pipe p) {
-        ByteBuffer sink = ByteBuffer.allocate(16);
-        try {
-            while (p.source().read(sink.clear()) > 0) {
-                // a byte per signal: keep reading until the pipe is empty
-            }
-        } catch (IOException e) {
-            // the caller closed the readiness channel itself; there is nothing left to drain
-        }
-    }
-
-    private void rearm() {
-        synchronized (armLock) {
-            armed = true;
-            armLock.notifyAll();
-        }
-    }
-
-    private static void join(Thread w) {
-        boolean interrupted = false;
-        long deadline = System.nanoTime() + 2_000_000_000L;
-        while (w.isAlive()) {
-            long left = deadline - System.nanoTime();
-            if (left <= 0) {
-                break;
-            }
-            try {
-                w.join(Duration.ofNanos(left));
-            } catch (InterruptedException e) {
-                interrupted = true;
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
-    }
-
-    private static void closeQuietly(Pipe p) {
-        try {
-            p.sink().close();
-        } catch (IOException ignored) {
-            // closing a pipe end only fails on an already broken descriptor
-        }
-        try {
-            p.source().close();
-        } catch (IOException ignored) {
-            // as above
         }
     }
 
@@ -574,7 +341,7 @@ public final class UnixDatagramSocket implements Channel {
         }
         // sized to the path plus its NUL, so byteSize() is the socklen_t to pass
         MemorySegment sa = arena.allocate(SUN_PATH_OFFSET + bytes.length + 1, 2);
-        sa.set(JAVA_SHORT, 0, (short) AF_UNIX);
+        sa.set(JAVA_SHORT, 0, (short) Posix.AF_UNIX);
         MemorySegment.copy(bytes, 0, sa, JAVA_BYTE, SUN_PATH_OFFSET, bytes.length);
         return sa;
     }
@@ -595,46 +362,7 @@ public final class UnixDatagramSocket implements Channel {
     }
 
     private static IOException failure(String op, String path, int errno) {
-        return new IOException(op + " unix-dgram:" + path + ": " + strerror(errno));
-    }
-
-    private static int[] pipe2() throws IOException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment fds = arena.allocate(JAVA_INT, 2);
-            MemorySegment st = arena.allocate(CAPTURE);
-            int r;
-            try {
-                r = (int) PIPE2.invokeExact(st, fds, O_NONBLOCK | O_CLOEXEC);
-            } catch (Throwable t) {
-                throw unchecked(t);
-            }
-            if (r < 0) {
-                throw failure("pipe2", "", errno(st));
-            }
-            return new int[] {fds.getAtIndex(JAVA_INT, 0), fds.getAtIndex(JAVA_INT, 1)};
-        }
-    }
-
-    // ---- libc ------------------------------------------------------------------------------------
-
-    private static String platformProblem() {
-        String os = System.getProperty("os.name", "?");
-        String arch = System.getProperty("os.arch", "?");
-        boolean linux = os.equals("Linux");
-        boolean knownArch = arch.equals("amd64") || arch.equals("x86_64") || arch.equals("aarch64");
-        return linux && knownArch ? null
-                : "Unix datagram sockets are implemented for Linux on x86_64 and aarch64 only, not " + os + " on " + arch
-                        + " (the sockaddr_un layout and errno values are Linux-specific)";
-    }
-
-    private static void requireSupported() {
-        if (UNSUPPORTED != null) {
-            throw new UnsupportedOperationException(UNSUPPORTED);
-        }
-        if (nativeAccessDenied != null) {
-            throw new IllegalCallerException("Unix datagram sockets call libc through FFM: run with"
-                    + " --enable-native-access=dev.sockserve (ALL-UNNAMED on the class path)", nativeAccessDenied);
-        }
+        return Posix.failure(op + " unix-dgram:" + path, errno);
     }
 
     private static Charset pathCharset() {
@@ -649,121 +377,5 @@ public final class UnixDatagramSocket implements Channel {
             }
         }
         return StandardCharsets.UTF_8;
-    }
-
-    @SuppressWarnings("restricted") // the module runs with --enable-native-access=dev.sockserve
-    private static MethodHandle downcall(String name, FunctionDescriptor descriptor, boolean errno) {
-        if (UNSUPPORTED != null) {
-            return null; // never called: open() and isLive() refuse first (requireSupported)
-        }
-        Linker linker = Linker.nativeLinker();
-        MemorySegment symbol = linker.defaultLookup().find(name)
-                .orElseThrow(() -> new UnsupportedOperationException("libc has no " + name + "()"));
-        try {
-            return errno
-                    ? linker.downcallHandle(symbol, descriptor, Linker.Option.captureCallState("errno"))
-                    : linker.downcallHandle(symbol, descriptor);
-        } catch (IllegalCallerException denied) {
-            nativeAccessDenied = denied;
-            return null;
-        }
-    }
-
-    private static int errno(MemorySegment state) {
-        return (int) ERRNO.get(state, 0L);
-    }
-
-    @SuppressWarnings("restricted") // strerror returns a pointer FFM cannot size: read up to its NUL
-    private static String strerror(int errno) {
-        try {
-            MemorySegment text = (MemorySegment) STRERROR.invokeExact(errno);
-            return text.equals(MemorySegment.NULL) ? "errno " + errno : text.reinterpret(1024).getString(0);
-        } catch (Throwable t) {
-            return "errno " + errno;
-        }
-    }
-
-    private static RuntimeException unchecked(Throwable t) {
-        if (t instanceof RuntimeException r) {
-            return r;
-        }
-        if (t instanceof Error e) {
-            throw e;
-        }
-        return new IllegalStateException(t); // downcalls declare Throwable but throw nothing checked
-    }
-
-    private static int socket(MemorySegment st, int type) {
-        try {
-            return (int) SOCKET.invokeExact(st, AF_UNIX, type, 0);
-        } catch (Throwable t) {
-            throw unchecked(t);
-        }
-    }
-
-    private static int bind(MemorySegment st, int fd, MemorySegment sa) {
-        try {
-            return (int) BIND.invokeExact(st, fd, sa, (int) sa.byteSize());
-        } catch (Throwable t) {
-            throw unchecked(t);
-        }
-    }
-
-    private static int connect(MemorySegment st, int fd, MemorySegment sa) {
-        try {
-            return (int) CONNECT.invokeExact(st, fd, sa, (int) sa.byteSize());
-        } catch (Throwable t) {
-            throw unchecked(t);
-        }
-    }
-
-    private static long recvfrom(MemorySegment st, int fd, MemorySegment buf, long len, int flags,
-            MemorySegment from, MemorySegment fromLen) {
-        try {
-            return (long) RECVFROM.invokeExact(st, fd, buf, len, flags, from, fromLen);
-        } catch (Throwable t) {
-            throw unchecked(t);
-        }
-    }
-
-    private static long sendto(MemorySegment st, int fd, MemorySegment buf, long len, int flags, MemorySegment to) {
-        try {
-            return (long) SENDTO.invokeExact(st, fd, buf, len, flags, to, (int) to.byteSize());
-        } catch (Throwable t) {
-            throw unchecked(t);
-        }
-    }
-
-    private static int poll(MemorySegment st, MemorySegment fds, long nfds, int timeoutMillis) {
-        try {
-            return (int) POLL.invokeExact(st, fds, nfds, timeoutMillis);
-        } catch (Throwable t) {
-            throw unchecked(t);
-        }
-    }
-
-    private static long write(MemorySegment st, int fd, MemorySegment buf, long len) {
-        try {
-            return (long) WRITE.invokeExact(st, fd, buf, len);
-        } catch (Throwable t) {
-            throw unchecked(t);
-        }
-    }
-
-    private static void shutdown(int fd, int how) {
-        try {
-            int ignored = (int) SHUTDOWN.invokeExact(fd, how);
-        } catch (Throwable t) {
-            throw unchecked(t);
-        }
-    }
-
-    private static void closeFd(int fd) {
-        try {
-            // Linux releases the number even when close fails (EINTR included): never retry
-            int ignored = (int) CLOSE.invokeExact(fd);
-        } catch (Throwable t) {
-            throw unchecked(t);
-        }
     }
 }

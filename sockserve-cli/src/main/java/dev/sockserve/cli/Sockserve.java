@@ -383,6 +383,8 @@ public final class Sockserve {
     }
 
     public static void main(String[] args) {
+        // before any virtual thread exists: the scheduler and the pollers read these once
+        dev.sockserve.internal.Carriers.applyRecommended(System.getenv("SOCKSERVE_CARRIERS"));
         Parsed parsed = parse(args, System.out, System.err);
         if (parsed.starter() == null) {
             System.exit(parsed.exitCode());

@@ -24,6 +24,24 @@ public final class Carriers {
     private Carriers() {
     }
 
+    /**
+     * sockserve's recommended settings, applied before the first virtual thread exists (the command calls it
+     * first thing): one carrier fewer than the CPUs, so the JDK's master poller has a core of its own, and
+     * no more read pollers than carriers (the largest power of two not above them), so no poller's
+     * connections starve (README, "Running sockserve fast"). A property already set is left alone;
+     * {@code SOCKSERVE_CARRIERS=N} chooses the carriers. The one place that does this arithmetic.
+     */
+    public static void applyRecommended(String carriersFromEnvironment) {
+        int cpus = Runtime.getRuntime().availableProcessors();
+        int carriers = parse(carriersFromEnvironment, Math.max(1, cpus - 1));
+        if (System.getProperty("jdk.virtualThreadScheduler.parallelism") == null) {
+            System.setProperty("jdk.virtualThreadScheduler.parallelism", Integer.toString(carriers));
+        }
+        if (System.getProperty("jdk.readPollers") == null) {
+            System.setProperty("jdk.readPollers", Integer.toString(Integer.highestOneBit(count())));
+        }
+    }
+
     /** The virtual-thread scheduler's parallelism: its system property when set, else the CPUs. */
     static int count() {
         return parse(System.getProperty("jdk.virtualThreadScheduler.parallelism"), Runtime.getRuntime().availableProcessors());

@@ -28,9 +28,10 @@ import java.util.List;
 final class Charts {
     static final List<String> FILES = List.of("throughput.png", "latency.png", "idle-memory.png", "ratios.png");
 
-    /** One colour per server, the same in every chart (in the order of {@link Peers#KINDS}). */
-    static final Color[] SERVER_COLOURS = {new Color(0xD62728), new Color(0xFF9896), new Color(0x1F77B4), new Color(0x17BECF),
-            new Color(0x9467BD), new Color(0x8C564B), new Color(0x2CA02C), new Color(0xBCBD22)};
+    /** One colour per server, the same in every chart (in the order of {@link Driver#ALL_KINDS}). */
+    static final Color[] SERVER_COLOURS = {new Color(0xD62728), new Color(0xFF7F0E), new Color(0x7F7F7F), new Color(0x1F77B4),
+            new Color(0xFF9896), new Color(0x2CA02C), new Color(0x17BECF), new Color(0x9467BD), new Color(0x8C564B),
+            new Color(0xE377C2), new Color(0xBCBD22), new Color(0xAEC7E8), new Color(0x98DF8A), new Color(0xC5B0D5)};
     static final Color[] PERCENTILE_COLOURS = {new Color(0x6BAED6), new Color(0x2171B5), new Color(0x08306B)};
 
     final Report report;
@@ -48,7 +49,7 @@ final class Charts {
     }
 
     List<Driver.Scenario> pingpongs() {
-        return report.scenarios.stream().filter(s -> s.name().startsWith("pingpong")).toList();
+        return report.scenarios.stream().filter(s -> s.name().startsWith("pingpong") && s.generator().equals("c")).toList();
     }
 
     /** Round trips per second against the number of connections, one line per server. */
@@ -97,11 +98,12 @@ final class Charts {
     JFreeChart idleMemory() {
         var data = new DefaultCategoryDataset();
         for (String server : report.servers) {
-            report.median("idle", server, "kib_per_conn").ifPresent(v -> data.addValue(v, "KiB per idle connection", server));
+            report.median("idle", server, "kib_per_conn").ifPresent(v -> data.addValue(v, "10,000 connections", server));
+            report.median("idle-max", server, "kib_per_conn").ifPresent(v -> data.addValue(v, String.format(java.util.Locale.ROOT, "%,d connections", Driver.IDLE_MAX), server));
         }
         var plot = new CategoryPlot(data, new CategoryAxis("server"), new NumberAxis("KiB of RSS per connection"), bars());
         plot.getDomainAxis().setCategoryLabelPositions(CategoryLabelPositions.UP_45);
-        return styled(new JFreeChart("Memory per idle connection (10,000 connections, lower is better)", JFreeChart.DEFAULT_TITLE_FONT, plot, false));
+        return styled(new JFreeChart("Memory per idle connection (lower is better)", JFreeChart.DEFAULT_TITLE_FONT, plot, true));
     }
 
     /** Each server's figure as a ratio to Netty epoll in the same round; the line at 1.0 is the target. */
@@ -110,8 +112,10 @@ final class Charts {
         for (String server : report.servers) {
             if (server.equals(Report.BAR)) continue;
             for (Driver.Scenario s : report.scenarios) {
-                if (s.name().equals("idle")) continue; // lower is better there: its own chart
-                report.ratio(s.name(), server, Report.metric(s.name())).ifPresent(v -> data.addValue(v, server, s.name()));
+                // lower is better in idle and start-up (their own tables), paced is judged by CPU and p99, exec by tcpserver
+                if (s.idle() || s.startup() || s.name().equals("paced") || s.group() != Driver.Group.ECHO) continue;
+                if (!Driver.runs(server, s)) continue;
+                report.ratio(s, server, Report.metric(s.name())).ifPresent(v -> data.addValue(v, server, s.name()));
             }
         }
         var renderer = bars();
@@ -123,7 +127,7 @@ final class Charts {
     }
 
     static Color colour(String server) {
-        int i = Peers.KINDS.indexOf(server);
+        int i = Driver.ALL_KINDS.indexOf(server);
         return SERVER_COLOURS[Math.max(i, 0) % SERVER_COLOURS.length];
     }
 

@@ -23,7 +23,8 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The load generator: its own JVM, non-blocking (one {@link Selector} per thread, one or two
+ * The Java load generator, kept as a cross-check of the native one ({@code src/main/c/loadgen.c}, which
+ * runs every scenario): its own JVM, non-blocking (one {@link Selector} per thread, one or two
  * threads), kept alive across the steps of a run so that its own code is warm before any server is
  * measured.
  *
@@ -280,7 +281,10 @@ public final class LoadGenerator {
         r.put("stalled", stalled);
         r.put("server_cpu", fmt((serverCpu1 - serverCpu0) / seconds));
         r.put("gen_cpu", fmt((ownCpu1 - ownCpu0) / seconds));
+        r.put("server_us_per_op", fmt(roundTrips == 0 ? -1 : (serverCpu1 - serverCpu0) / roundTrips * 1e6));
+        r.put("gen_us_per_op", fmt(roundTrips == 0 ? -1 : (ownCpu1 - ownCpu0) / roundTrips * 1e6));
         r.put("gen_threads", threads);
+        r.put("generator", "java");
         return r;
     }
 

@@ -20,6 +20,10 @@ import io.netty.channel.epoll.EpollServerSocketChannel;
 import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.nio.NioDatagramChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.netty.channel.uring.IoUring;
+import io.netty.channel.uring.IoUringDatagramChannel;
+import io.netty.channel.uring.IoUringIoHandler;
+import io.netty.channel.uring.IoUringServerSocketChannel;
 import io.netty.util.internal.PlatformDependent;
 
 import java.io.IOException;
@@ -34,35 +38,26 @@ import java.net.Socket;
 import java.util.List;
 
 /**
- * The echo servers the benchmark measures, each run as its own process:
+ * The JVM echo servers the benchmark measures, each run as its own process:
  * {@code java dev.sockserve.bench.Peers KIND tcp|udp PORT} prints {@code READY <port>} once
  * listening and serves until killed. PORT 0 picks a free port.
  *
- * <p>Kinds: {@code netty-epoll}, {@code netty-nio}, {@code jdk-vthreads} (a plain ServerSocket with a
- * virtual thread per connection) and the sockserve policies of {@link SockserveEcho}. The Python
- * peer lives in {@code src/main/python/echo_server.py}.
+ * <p>Kinds: {@code netty-epoll}, {@code netty-iouring}, {@code netty-nio}, {@code jdk-vthreads} (a plain
+ * ServerSocket with a virtual thread per connection) and the library rows of sockserve,
+ * {@code sockserve-lib[-threads|-bounded|-sync]} ({@link SockserveEcho}: the core with a handler of the
+ * bench's own, not the shipped command). The other servers of the run (the shipped command, the C
+ * limit, Python, tcpserver) are started by {@link Driver#serverCommand}.
  */
 public final class Peers {
     static final InetAddress LOOPBACK = InetAddress.getLoopbackAddress();
 
-    /** Every kind of server, in the order the results page lists them. */
-    /**
-     * Servers that run in the udp scenario only: sockserve's synchronous policy, which handles each
-     * datagram on the serving thread (Python's plain UDPServer), and serves one TCP connection at a time.
-     */
-    public static final List<String> UDP_ONLY_KINDS = List.of("sockserve-sync");
-
-    public static final List<String> KINDS = List.of("netty-epoll", "netty-nio", "sockserve-vthreads",
-            "sockserve-threads", "sockserve-bounded", "sockserve-sync", "jdk-vthreads", "python");
-
-    /** Whether a server runs in a scenario: every one in every scenario, but the udp-only ones. */
-    static boolean runs(String kind, boolean udpScenario) {
-        return udpScenario || !UDP_ONLY_KINDS.contains(kind);
-    }
+    /** The kinds this class serves. */
+    public static final List<String> KINDS = List.of("netty-epoll", "netty-iouring", "netty-nio", "jdk-vthreads",
+            "sockserve-lib", "sockserve-lib-threads", "sockserve-lib-bounded", "sockserve-lib-sync");
 
     public static void main(String[] args) throws Exception {
         if (args.length != 3 || !(args[1].equals("tcp") || args[1].equals("udp"))) {
-            System.err.println("usage: Peers KIND tcp|udp PORT   (KIND: " + KINDS + ", python excepted)");
+            System.err.println("usage: Peers KIND tcp|udp PORT   (KIND: " + KINDS + ")");
             System.exit(2);
         }
         exitWhenParentDies();
@@ -75,13 +70,21 @@ public final class Peers {
                 Epoll.ensureAvailability();
                 netty(EpollIoHandler.newFactory(), udp ? EpollDatagramChannel.class : EpollServerSocketChannel.class, udp, port);
             }
+            case "netty-iouring" -> {
+                if (!IoUring.isAvailable()) { // the kernel (or a seccomp filter) may refuse io_uring_setup: say why
+                    System.out.println("UNAVAILABLE io_uring: " + IoUring.unavailabilityCause());
+                    System.exit(3);
+                }
+                netty(IoUringIoHandler.newFactory(), udp ? IoUringDatagramChannel.class : IoUringServerSocketChannel.class, udp, port);
+            }
             case "netty-nio" -> netty(NioIoHandler.newFactory(), udp ? NioDatagramChannel.class : NioServerSocketChannel.class, udp, port);
             case "jdk-vthreads" -> {
                 if (udp) jdkUdp(port); else jdkTcp(port);
             }
+            case "sockserve-lib" -> SockserveEcho.serve("vthreads", udp, port);
             default -> {
-                if (!kind.startsWith("sockserve-")) throw new IllegalArgumentException("unknown server kind: " + kind);
-                SockserveEcho.serve(kind.substring("sockserve-".length()), udp, port);
+                if (!kind.startsWith("sockserve-lib-")) throw new IllegalArgumentException("unknown server kind: " + kind);
+                SockserveEcho.serve(kind.substring("sockserve-lib-".length()), udp, port);
             }
         }
     }

@@ -41,8 +41,9 @@ final class ServeOptions {
 
     @Option(names = "--concurrency", paramLabel = "MODE",
             description = "How requests run: synchronous (one at a time), threads (a platform thread each) or "
-                    + "virtual (a virtual thread each). Default: ${DEFAULT-VALUE}.")
-    ConcurrencyChoice concurrency = ConcurrencyChoice.virtual;
+                    + "virtual (a virtual thread each). Default: virtual; for the services' udp and unix-dgram "
+                    + "listeners synchronous (each datagram answered at once, no thread per datagram) unless -c is given.")
+    ConcurrencyChoice concurrency; // null: the default above
 
     @Option(names = "-c", paramLabel = "N",
             description = "At most N requests at once on each listener, in each worker process; at the limit the server stops accepting "
@@ -244,6 +245,7 @@ final class ServeOptions {
             throw new IllegalArgumentException("-c needs --concurrency threads or virtual: synchronous serves one "
                     + "request at a time");
         }
+        ConcurrencyChoice concurrency = this.concurrency != null ? this.concurrency : ConcurrencyChoice.virtual;
         Concurrency unlimited = switch (concurrency) {
             case synchronous -> Concurrency.synchronous();
             case threads -> Concurrency.threads();

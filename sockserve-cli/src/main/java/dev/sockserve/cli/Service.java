@@ -7,6 +7,7 @@ import dev.sockserve.StreamRequestHandler;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -125,26 +126,25 @@ enum Service {
     Supplier<BaseRequestHandler<SocketChannel>> streamHandlers(Optional<Duration> readTimeout) {
         return () -> new TimedHandler(readTimeout) {
             @Override
+            protected boolean disableNagleAlgorithm() {
+                return Service.this == ECHO; // an echo is sent at once, not held for the client's ACK
+            }
+
+            @Override
             protected void handle() throws IOException {
                 serveStream(rfile(), wfile());
             }
         };
     }
 
+    /**
+     * Echo and discard hold no array of their own: rfile() lends its buffer only while bytes wait, so an
+     * idle connection costs no buffer; chargen writes the one shared ring.
+     */
     private void serveStream(InputStream in, OutputStream out) throws IOException {
         switch (this) {
-            case ECHO -> {
-                byte[] buffer = new byte[64 * 1024];
-                for (int n; (n = in.read(buffer)) > 0; ) {
-                    out.write(buffer, 0, n);
-                }
-            }
-            case DISCARD -> {
-                byte[] buffer = new byte[64 * 1024];
-                while (in.read(buffer) >= 0) {
-                    // dropped
-                }
-            }
+            case ECHO -> in.transferTo(out);
+            case DISCARD -> in.transferTo(OutputStream.nullOutputStream());
             case CHARGEN -> {
                 while (true) { // ends when the client goes away and the write fails
                     out.write(CHARGEN_RING);
@@ -161,7 +161,11 @@ enum Service {
             @Override
             protected void handle() throws IOException {
                 switch (Service.this) {
-                    case ECHO -> wfile().write(packet());
+                    case ECHO -> { // sent as it came, without the two copies through wfile()
+                        if (packet().length > 0 || server().options().sendEmptyReplies()) {
+                            socket().send(ByteBuffer.wrap(packet()), clientAddress());
+                        }
+                    }
                     case DISCARD -> { }
                     case CHARGEN -> wfile().write(chargenLine(NEXT_LINE.getAndIncrement() & Integer.MAX_VALUE));
                     case QOTD -> wfile().write(quote());

@@ -4,6 +4,7 @@ import dev.sockserve.internal.ChildProcesses;
 
 import dev.sockserve.BaseRequestHandler;
 import dev.sockserve.BaseServer;
+import dev.sockserve.Concurrency;
 import dev.sockserve.DatagramRequest;
 import dev.sockserve.ServerGroup;
 import dev.sockserve.ServerOptions;
@@ -77,6 +78,9 @@ final class Serving implements AutoCloseable {
         options.checkListeners(listeners);
         ServerOptions serverOptions = options.serverOptions(exec);
         int limit = options.limit != null ? options.limit : exec ? ServeOptions.EXEC_LIMIT : 0;
+        // a service answers a datagram at once: on the serving thread, not on a thread of its own, unless
+        // the user chose a mode or a limit (exec's datagrams run a program each: they keep threads)
+        boolean datagramsOnServingThread = what instanceof What.BuiltIn && options.concurrency == null && options.limit == null;
         ChildProcesses execChildren = null;
         this.ops = new Operations(options.ops, log);
         List<Operations.Refusals> refusals = new ArrayList<>();
@@ -89,8 +93,10 @@ final class Serving implements AutoCloseable {
                 String localName = what instanceof What.Exec e ? e.localName() : "";
                 java.util.concurrent.atomic.AtomicReference<String> name = new java.util.concurrent.atomic.AtomicReference<>(
                         listen.toString()); // the address as bound once the server is open (port 0)
+                boolean synchronous = options.concurrency == ServeOptions.ConcurrencyChoice.synchronous
+                        || datagramsOnServingThread && !listen.kind().stream();
                 Gatekeeper gatekeeper = new Gatekeeper(log.forListener(name::get), rules, Optional.ofNullable(options.perClient),
-                        options.concurrency == ServeOptions.ConcurrencyChoice.synchronous ? 1 : limit, !exec,
+                        synchronous ? 1 : limit, !exec,
                         !exec && listen.kind() == ListenAddress.Kind.UDP, localName);
                 Supplier<? extends BaseRequestHandler<SocketChannel>> stream;
                 Supplier<? extends BaseRequestHandler<DatagramRequest>> datagram;
@@ -117,8 +123,15 @@ final class Serving implements AutoCloseable {
                 refusals.add(counts);
                 ServerOptions listenerOptions = ops.listener(serverOptions, listen, counts).gate(gatekeeper)
                         .observer(gatekeeper);
+                if (synchronous) {
+                    listenerOptions = listenerOptions.concurrency(Concurrency.synchronous());
+                }
                 if (listen.kind() == ListenAddress.Kind.TLS) {
                     listenerOptions = listenerOptions.tls(options.tls().orElseThrow());
+                }
+                if (listen.kind() == ListenAddress.Kind.UDP) {
+                    // SO_REUSEADDR (good for TCP's TIME_WAIT) would let a second server share a UDP port unnoticed
+                    listenerOptions = listenerOptions.allowReuseAddress(false);
                 }
                 if ((options.scale.reusePort || options.scale.isWorker()) && listen.address() instanceof InetSocketAddress) {
                     listenerOptions = listenerOptions.allowReusePort(true); // --workers: the kernel spreads clients

@@ -297,7 +297,7 @@ class ExecTest {
 
     /** A program that starts a background grandchild in its group, writes its pid, then echoes. */
     private Path programWithGrandchild() throws IOException {
-        return script("bg", "sleep 1000 &\necho $! > " + dir.resolve("grandchild") + "\nexec cat");
+        return script("bg", "sleep 300 & # bounded: a grandchild a bug left behind holds the test run's output open until it ends\necho $! > " + dir.resolve("grandchild") + "\nexec cat");
     }
 
     private ProcessHandle awaitGrandchild() throws Exception {
@@ -349,6 +349,8 @@ class ExecTest {
     @Test
     void aSecondSignalEndsTheProgramsWholeProcessGroupBeforeTheCommandExits() throws Exception {
         Path program = programWithGrandchild();
+        // port 0, read back from the command's log: a readiness probe would run the program too, and its
+        // grandchild would be taken for the held connection's
         Harness.Child child = Harness.startChild(List.of("exec", "--grace", "60s", "--listen", "tcp://127.0.0.1:0",
                 "--", program.toString()));
         Process command = child.process();
@@ -359,8 +361,7 @@ class ExecTest {
             assertEquals("x", roundTrip(client, "x"));
             ProcessHandle grandchild = awaitGrandchild();
             Harness.run(List.of("sh", "-c", "kill -INT " + command.pid()), 10);
-            // the first signal stops accepting; the held connection keeps its program running
-            Await.until("accepts to stop after SIGINT", () -> !accepts(port));
+            // the first signal drains; the held connection keeps its program running
             assertTrue(grandchild.isAlive(), "ended before the second signal");
             Harness.run(List.of("sh", "-c", "kill -TERM " + command.pid()), 10);
             assertTrue(command.waitFor(10, TimeUnit.SECONDS), "a second signal should end the command at once");

@@ -307,4 +307,13 @@ class TlsCommandTest {
             Harness.deleteTree(dir);
         }
     }
+
+    @Test
+    void aSecondCommandOnAUdpPortInUseIsRefusedAsOnTcp() throws Exception {
+        try (var first = Harness.start("echo", "--listen", "udp://127.0.0.1:0")) {
+            var second = Harness.refuse("echo", "--listen", first.address(0));
+            assertEquals(1, second.exitCode(), second.message());
+            assertTrue(second.message().contains("Address already in use"), second.message());
+        }
+    }
 }

@@ -2,6 +2,7 @@ package dev.sockserve;
 
 import static java.nio.charset.StandardCharsets.US_ASCII;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.BufferedReader;
@@ -12,6 +13,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
@@ -83,7 +85,10 @@ class AcceptBackoffTest {
                 } catch (AssertionError e) {
                     throw new AssertionError(e.getMessage() + "; the child logged:\n" + String.join("\n", log), e);
                 }
-                Thread.sleep(2500);
+                // over a 2.5 s pause the warnings stay few: one per pause, not one per turn of the accept loop
+                assertFalse(Await.holdsWithin(Duration.ofMillis(2500),
+                        () -> log.stream().filter(l -> l.contains("pausing accepts")).count() > 5),
+                        "one warning per pause, not a spin:\n" + String.join("\n", log));
                 long warnings = log.stream().filter(l -> l.contains("pausing accepts")).count();
                 assertTrue(warnings >= 1 && warnings <= 5, "one warning per pause, not a spin: " + warnings + "\n" + String.join("\n", log));
                 cmd.println("RELEASE");

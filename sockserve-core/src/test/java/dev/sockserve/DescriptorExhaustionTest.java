@@ -85,13 +85,8 @@ class DescriptorExhaustionTest {
      * starts, so a child must let it before it takes every descriptor.
      */
     static void awaitSelecting(Thread loop) throws InterruptedException {
-        long deadline = System.nanoTime() + 10_000_000_000L;
-        while (Arrays.stream(loop.getStackTrace()).noneMatch(f -> f.getMethodName().equals("select"))) {
-            if (System.nanoTime() > deadline) {
-                throw new IllegalStateException("the serving loop did not start: " + Arrays.toString(loop.getStackTrace()));
-            }
-            Thread.sleep(10);
-        }
+        Await.until("the serving loop to wait in its selector",
+                () -> Arrays.stream(loop.getStackTrace()).anyMatch(f -> f.getMethodName().equals("select")));
     }
 
     @TempDir

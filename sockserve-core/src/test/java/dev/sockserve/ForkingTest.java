@@ -2,6 +2,7 @@ package dev.sockserve;
 
 import static java.nio.charset.StandardCharsets.US_ASCII;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -13,6 +14,7 @@ import java.net.SocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
@@ -76,7 +78,7 @@ class ForkingTest {
                 }
                 case "hang" -> {
                     try {
-                        Thread.sleep(60_000);
+                        Thread.sleep(60_000); // the scenario: a handler that hangs until it is ended
                     } catch (InterruptedException e) {
                         return;
                     }
@@ -161,8 +163,8 @@ class ForkingTest {
                 clients.add(SocketChannel.open(server.serverAddress())); // each child waits for its line
             }
             ServerSuiteTest.await("two children", () -> server.activeRequests() == 2);
-            Thread.sleep(500);
-            assertEquals(2, server.activeRequests(), "the third connection waits in the backlog");
+            assertFalse(Await.holdsWithin(Duration.ofMillis(500), () -> server.activeRequests() != 2),
+                    "the third connection waits in the backlog");
             assertTrue(ask(clients.get(0), "one").endsWith(" one\n"));
             assertTrue(ask(clients.get(2), "three").endsWith(" three\n"), "accepted once a child ended");
             assertTrue(ask(clients.get(1), "two").endsWith(" two\n"));
@@ -195,7 +197,7 @@ class ForkingTest {
             ServerSuiteTest.await("the child", () -> server.activeRequests() == 1);
             Thread answer = Thread.ofPlatform().start(() -> {
                 try {
-                    Thread.sleep(300);
+                    Thread.sleep(300); // the scenario: the client answers after close has begun waiting
                     c.write(ByteBuffer.wrap("late\n".getBytes(US_ASCII)));
                 } catch (IOException | InterruptedException e) {
                     throw new IllegalStateException(e);

@@ -496,7 +496,7 @@ class LifecycleTest {
             try {
                 out.write('x');
                 out.flush();
-                Thread.sleep(idleMillisFirst);
+                Thread.sleep(idleMillisFirst); // the scenario: the connection sits idle first
                 byte[] chunk = new byte[1 << 20];
                 for (int i = 0; i < 256; i++) { // far more than the socket buffers hold
                     out.write(chunk);

@@ -89,11 +89,15 @@ class ProxyProtocolTest {
     void behindHaproxyTheHandlerSeesTheRealClientAndTheProxyStaysVisible(String sendProxy) throws Exception {
         try (Serving s = Serving.start(server(ProxyProtocol.trusting("127.0.0.0/8")));
                 HaProxy haproxy = HaProxy.start(dir, port(s.server), sendProxy)) {
-            String answer = null;
-            long deadline = System.nanoTime() + 10_000_000_000L;
-            while (answer == null && System.nanoTime() < deadline) {
-                answer = ask(haproxy.port(), new byte[0]); // haproxy may need a moment to listen
-            }
+            String[] got = new String[1];
+            Await.until("haproxy to pass a connection on", () -> { // haproxy may need a moment to reach the server
+                try {
+                    return (got[0] = ask(haproxy.port(), new byte[0])) != null;
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            String answer = got[0];
             String[] words = answer.split(" ");
             assertEquals("ME", words[0], "the client's own address and port: " + answer);
             assertEquals("127.0.0.1:" + haproxy.port(), words[1], "the address the client connected to");

@@ -51,7 +51,7 @@ class ReadSpinTest {
              Serving s = Serving.start(server);
              var client = connect(server)) {
             roundTrip(client);
-            Thread.sleep(200); // the handler has spun and parked by now
+            Thread.sleep(200); // the scenario: the client stays silent past the 20 ms spin, so the handler parks
             roundTrip(client);
             roundTrip(client);
         }
@@ -63,7 +63,7 @@ class ReadSpinTest {
              Serving s = Serving.start(server);
              var client = connect(server)) {
             roundTrip(client);
-            Thread.sleep(300);
+            Thread.sleep(300); // the scenario: the client stays silent past the 100 ms spin
             long cpu = cpuMillisWhileSleeping(500);
             assertTrue(cpu < 200, "the server used " + cpu + " ms of CPU in 500 ms while its only client was silent");
             roundTrip(client);
@@ -86,7 +86,7 @@ class ReadSpinTest {
                     clients.add(connect(server));
                     roundTrip(clients.getLast());
                 }
-                Thread.sleep(50);
+                Thread.sleep(50); // the scenario: all the clients stay silent, so any spin still going sees the others
                 long busy = cpuMillisWhileSleeping(500);
                 assertTrue(busy < 200, clients.size() + " silent clients, " + carriers()
                         + " carriers: no handler should spin, the server used " + busy + " ms of CPU in 500 ms");
@@ -161,7 +161,7 @@ class ReadSpinTest {
     /** The CPU this whole JVM used (every thread, user and system) while the calling thread slept. */
     static long cpuMillisWhileSleeping(long millis) throws Exception {
         long before = processCpuMillis();
-        Thread.sleep(millis);
+        Thread.sleep(millis); // the measuring window, not a wait for an event
         return processCpuMillis() - before;
     }
 

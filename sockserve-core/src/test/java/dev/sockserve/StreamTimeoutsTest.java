@@ -84,11 +84,7 @@ class StreamTimeoutsTest {
     }
 
     static void await(String what, BooleanSupplier condition, Duration within) throws InterruptedException {
-        long deadline = System.nanoTime() + within.toNanos();
-        while (!condition.getAsBoolean()) {
-            assertTrue(System.nanoTime() < deadline, "not within " + within + ": " + what);
-            Thread.sleep(10);
-        }
+        Await.until(what, within, condition);
     }
 
     @Test

@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -37,6 +38,7 @@ class StreamingClientsTest {
             }
         });
         AtomicBoolean stop = new AtomicBoolean();
+        AtomicLong echoed = new AtomicLong();
         List<Thread> streams = new ArrayList<>();
         List<Socket> sockets = new ArrayList<>();
         try (var out = new BufferedReader(new InputStreamReader(child.getInputStream(), US_ASCII));
@@ -58,15 +60,16 @@ class StreamingClientsTest {
                 streams.add(Thread.ofPlatform().start(() -> {
                     byte[] sink = new byte[1 << 20];
                     try {
-                        while (s.getInputStream().read(sink) >= 0) {
-                            // the echo, drained as fast as it comes
+                        int n;
+                        while ((n = s.getInputStream().read(sink)) >= 0) {
+                            echoed.addAndGet(n); // the echo, drained as fast as it comes
                         }
                     } catch (java.io.IOException closed) {
                         // the test is over
                     }
                 }));
             }
-            Thread.sleep(500); // the streams are at full speed
+            Await.until("the streams to flow", () -> echoed.get() > 64L << 20);
             try (Socket light = new Socket("127.0.0.1", port)) {
                 light.setSoTimeout(2000); // before the fix, the second round trip never came
                 light.setTcpNoDelay(true);

@@ -131,6 +131,7 @@ class ActivationAndPrivilegesTest {
 
     @Test
     void fdNamePicksOneSocketAndExecProgramsDoNotSeeTheVariables() throws Exception {
+        // systemd-socket-activate takes no port 0: ports free a moment ago (racy, as in the test above)
         String second = "tcp://127.0.0.1:" + Harness.freePort();
         try (Started exec = launch(List.of("systemd-socket-activate", "-l", "127.0.0.1:" + Harness.freePort(), "-l",
                 Harness.targetOf(second), "--fdname=first:second"),

@@ -6,8 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.sockserve.Await;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
@@ -15,8 +17,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -57,15 +61,16 @@ class ExecTest {
     }
 
     static void awaitListening(int port) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        while (true) {
-            try (Socket s = new Socket()) {
-                s.connect(new InetSocketAddress("127.0.0.1", port), 1000);
-                return;
-            } catch (IOException notYet) {
-                assertTrue(System.nanoTime() < deadline, "nothing listens on " + port);
-                Thread.sleep(50);
-            }
+        Await.until("something to listen on " + port, Duration.ofSeconds(20), () -> accepts(port));
+    }
+
+    /** Whether a connection to {@code port} on loopback is accepted now. */
+    static boolean accepts(int port) {
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress("127.0.0.1", port), 1000);
+            return true;
+        } catch (IOException refused) {
+            return false;
         }
     }
 
@@ -80,23 +85,22 @@ class ExecTest {
     @Test
     void clientSeesTheSameBytesAndVariablesAsUnderTcpserver() throws Exception {
         Path program = script("envcat", "env | grep -E '^(PROTO|TCP)' | sort\necho ---\nexec cat");
+        // tcpserver does not say which port it bound: a port free a moment ago (racy), and wait for it to listen
         int tcpserverPort = Harness.freePort();
-        int sockservePort = Harness.freePort();
         ProcessBuilder tcpserver = new ProcessBuilder("tcpserver", "-R", "-H", "-l0", "127.0.0.1",
                 String.valueOf(tcpserverPort), program.toString());
-        ProcessBuilder sockserve = Harness.childJvm(List.of("exec", "-l0", "--listen", "tcp://127.0.0.1:" + sockservePort,
-                "--", program.toString()));
+        // stale values in the server's own environment must never reach the program
+        Map<String, String> stale = Map.of("TCPREMOTEHOST", "stale.example", "TCPREMOTEINFO", "stale",
+                "TCPREMOTEIP", "192.0.2.1");
+        tcpserver.environment().putAll(stale);
         List<Process> servers = new ArrayList<>();
         try {
-            for (ProcessBuilder server : List.of(tcpserver, sockserve)) {
-                // stale values in the server's own environment must never reach the program
-                server.environment().put("TCPREMOTEHOST", "stale.example");
-                server.environment().put("TCPREMOTEINFO", "stale");
-                server.environment().put("TCPREMOTEIP", "192.0.2.1");
-                servers.add(server.redirectError(ProcessBuilder.Redirect.INHERIT).start());
-            }
+            servers.add(tcpserver.redirectError(ProcessBuilder.Redirect.INHERIT).start());
+            Harness.Child sockserve = Harness.startChild(List.of("exec", "-l0", "--listen", "tcp://127.0.0.1:0",
+                    "--", program.toString()), stale);
+            servers.add(sockserve.process());
+            int sockservePort = sockserve.port(0);
             awaitListening(tcpserverPort);
-            awaitListening(sockservePort);
             byte[] payload = bytes("line one\nbinary \u0000\u00ff\u0001 end\n");
             String underTcpserver = text(python("tcp", "127.0.0.1:" + tcpserverPort, payload, "shut", -1));
             String underSockserve = text(python("tcp", "127.0.0.1:" + sockservePort, payload, "shut", -1));
@@ -155,10 +159,10 @@ class ExecTest {
         try (var server = Harness.start("exec", "-v", "--rules", rules.toString(), "--listen", "tcp://127.0.0.1:0",
                 "--", program.toString())) {
             assertEquals("", text(python("tcp", targetOf(server.address(0)), new byte[0], "keep", -1)));
-            Thread.sleep(200);
-            assertFalse(Files.exists(marker), "the program ran for a denied client");
-            assertTrue(server.log.toString().matches("(?s).*sockserve: deny \\d+ :127\\.0\\.0\\.1:\\d+ :127\\.0\\.0\\.1::\\d+ rules.*"),
-                    server.log.toString());
+            Await.until("the deny line", () -> server.log.toString()
+                    .matches("(?s).*sockserve: deny \\d+ :127\\.0\\.0\\.1:\\d+ :127\\.0\\.0\\.1::\\d+ rules.*"));
+            assertFalse(Await.holdsWithin(Duration.ofMillis(500), () -> Files.exists(marker)),
+                    "the program ran for a denied client");
         }
     }
 
@@ -190,7 +194,7 @@ class ExecTest {
 
     @Test
     void perClientLimitTellsTheExtraClientAndCloses() throws Exception {
-        try (var server = Harness.start("exec", "-C", "1:busy\\r\\n", "--listen", "tcp://127.0.0.1:0", "--", "cat")) {
+        try (var server = Harness.start("exec", "-v", "-C", "1:busy\\r\\n", "--listen", "tcp://127.0.0.1:0", "--", "cat")) {
             String target = targetOf(server.address(0));
             int port = Integer.parseInt(target.substring(target.indexOf(':') + 1));
             try (Socket first = new Socket("127.0.0.1", port)) {
@@ -199,7 +203,8 @@ class ExecTest {
                 assertEquals("busy\r\n", text(python("tcp", target, new byte[0], "keep", -1)));
                 assertEquals("b", roundTrip(first, "b")); // the first client is unharmed
             }
-            Thread.sleep(300); // the first child ends; the client's count goes back to 0
+            Await.until("the first child to end", () -> server.log.toString().contains("sockserve: end ")
+                    && server.log.toString().endsWith("sockserve: status: 0/40\n")); // the client's count is back to 0
             assertEquals("again", text(python("tcp", target, bytes("again"), "shut", -1)));
         }
     }
@@ -262,7 +267,7 @@ class ExecTest {
     void verboseLogIsInTcpserversForm() throws Exception {
         try (var server = Harness.start("exec", "-v", "--listen", "tcp://127.0.0.1:0", "--", "sh", "-c", "exit 3")) {
             python("tcp", targetOf(server.address(0)), new byte[0], "keep", -1);
-            Thread.sleep(300);
+            Await.until("the program's end in the log", () -> server.log.toString().endsWith("status: 0/40\n"));
             String port = targetOf(server.address(0)).split(":")[1];
             String log = server.log.toString();
             assertTrue(log.matches("(?s)sockserve: status: 1/40\n"
@@ -277,7 +282,7 @@ class ExecTest {
     void jsonLogIsOneObjectPerEvent() throws Exception {
         try (var server = Harness.start("echo", "-v", "--log-format", "json", "--listen", "tcp://127.0.0.1:0")) {
             python("tcp", targetOf(server.address(0)), bytes("x"), "shut", -1);
-            Thread.sleep(300);
+            Await.until("four log lines", () -> server.log.toString().lines().count() >= 4);
             List<String> lines = server.log.toString().lines().toList();
             assertEquals(4, lines.size(), server.log.toString());
             for (String line : lines) {
@@ -297,11 +302,13 @@ class ExecTest {
 
     private ProcessHandle awaitGrandchild() throws Exception {
         Path file = dir.resolve("grandchild");
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (!Files.exists(file) || Files.readString(file).isBlank()) {
-            assertTrue(System.nanoTime() < deadline, "the program never started its grandchild");
-            Thread.sleep(20);
-        }
+        Await.until("the program to start its grandchild", () -> {
+            try {
+                return Files.exists(file) && !Files.readString(file).isBlank();
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        });
         long pid = Long.parseLong(Files.readString(file).strip());
         return ProcessHandle.of(pid).orElseThrow(() -> new AssertionError("the grandchild already ended"));
     }
@@ -309,23 +316,18 @@ class ExecTest {
     /** Waits until the process has ended: gone, or a zombie that init has yet to reap. */
     private static void assertGone(ProcessHandle grandchild) throws Exception {
         Path stat = Path.of("/proc", Long.toString(grandchild.pid()), "stat");
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (true) {
-            String state;
+        boolean ended = Await.holdsWithin(Await.DEADLINE, () -> {
             try {
                 String line = Files.readString(stat);
-                state = line.substring(line.lastIndexOf(')') + 2, line.lastIndexOf(')') + 3);
+                String state = line.substring(line.lastIndexOf(')') + 2, line.lastIndexOf(')') + 3);
+                return state.equals("Z") || state.equals("X");
             } catch (IOException gone) {
-                return;
+                return true;
             }
-            if (state.equals("Z") || state.equals("X")) {
-                return;
-            }
-            if (System.nanoTime() > deadline) {
-                grandchild.destroyForcibly();
-                throw new AssertionError("the program's background child " + grandchild.pid() + " outlived the server");
-            }
-            Thread.sleep(20);
+        });
+        if (!ended) {
+            grandchild.destroyForcibly();
+            throw new AssertionError("the program's background child " + grandchild.pid() + " outlived the server");
         }
     }
 
@@ -403,11 +405,7 @@ class ExecTest {
         try (var server = Harness.start("exec", "-v", "--listen", "udp://127.0.0.1:0", "--", "sh", "-c",
                 "printf done; exit 200")) {
             assertEquals("done", text(python("udp", targetOf(server.address(0)), bytes("x"), "shut", 10_000)));
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while (!server.log.toString().contains("status: 0/40")) {
-                assertTrue(System.nanoTime() < deadline, server.log.toString());
-                Thread.sleep(20);
-            }
+            Await.until("the run's end in the log", () -> server.log.toString().contains("status: 0/40"));
             assertTrue(server.log.toString().matches("(?s).*sockserve: end \\d+ status 51200\n.*"), server.log.toString());
         }
     }

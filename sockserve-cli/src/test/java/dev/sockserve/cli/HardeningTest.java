@@ -4,12 +4,16 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.sockserve.Await;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -50,10 +54,7 @@ class HardeningTest {
                     sys.stdout.write(s.recv(1).decode())
                     """, socket.toString(), clientPath), 20);
             assertEquals("x", reply);
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while (!server.log.toString(StandardCharsets.UTF_8).contains("forged") && System.nanoTime() < deadline) {
-                Thread.sleep(20);
-            }
+            Await.until("the connection's log line", () -> server.log.toString(StandardCharsets.UTF_8).contains("forged"));
             List<String> lines = server.log.toString(StandardCharsets.UTF_8).lines().toList();
             assertTrue(lines.stream().anyMatch(l -> l.contains("c\\nsockserve: deny 1 forged")), lines.toString());
             assertFalse(lines.stream().anyMatch(l -> l.startsWith("sockserve: deny")), lines.toString());
@@ -115,18 +116,20 @@ class HardeningTest {
     }
 
     private static String awaitLine(Process server, Path log, String text) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (System.nanoTime() < deadline) {
-            for (String line : Files.readAllLines(log)) {
-                if (line.contains(text)) {
-                    return line;
-                }
-            }
-            if (!server.isAlive()) {
-                throw new AssertionError("the command ended: " + Files.readString(log));
-            }
-            Thread.sleep(20);
+        Await.holdsWithin(Duration.ofSeconds(30), () -> lineWith(log, text) != null || !server.isAlive());
+        String line = lineWith(log, text);
+        if (line == null) {
+            throw new AssertionError((server.isAlive() ? "no line with " + text + ": " : "the command ended: ")
+                    + Files.readString(log));
         }
-        throw new AssertionError("no line with " + text + ": " + Files.readString(log));
+        return line;
+    }
+
+    private static String lineWith(Path log, String text) {
+        try {
+            return Files.readAllLines(log).stream().filter(l -> l.contains(text)).findFirst().orElse(null);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 }

@@ -19,6 +19,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -103,7 +104,8 @@ final class Harness {
 
     /**
      * A port that was free a moment ago. Racy (another process may take it before the command binds it):
-     * the tests bind port 0 and read the bound address instead ({@link #startChild}); ExecTest still uses it.
+     * the tests bind port 0 and read the bound address instead ({@link #startChild}); only outside programs
+     * that need a port chosen in advance (tcpserver, systemd-socket-activate) use this.
      */
     static int freePort() throws IOException {
         try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
@@ -125,9 +127,16 @@ final class Harness {
      * listeners can bind port 0; the rest of its standard error is copied to ours.
      */
     static Child startChild(List<String> args) throws Exception {
+        return startChild(args, Map.of());
+    }
+
+    /** Like {@link #startChild(List)}, with {@code environment} added to the command's environment. */
+    static Child startChild(List<String> args, Map<String, String> environment) throws Exception {
         List<String> verbose = new ArrayList<>(args);
         verbose.add(1, "-v");
-        Process process = childJvm(verbose).start();
+        ProcessBuilder builder = childJvm(verbose);
+        builder.environment().putAll(environment);
+        Process process = builder.start();
         var err = new BufferedReader(new InputStreamReader(process.getErrorStream(), StandardCharsets.UTF_8));
         CompletableFuture<List<String>> serving = new CompletableFuture<>();
         Thread.ofVirtual().start(() -> {

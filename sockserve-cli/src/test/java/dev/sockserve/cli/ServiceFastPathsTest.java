@@ -78,10 +78,9 @@ class ServiceFastPathsTest {
 
     /** Resident memory per idle connection of the real command, after one message each: a few KiB. */
     private void assertIdleConnectionsAreSmall(String service) throws Exception {
-        int port = Harness.freePort();
-        server = Harness.childJvm(List.of(service, "--listen", "tcp://127.0.0.1:" + port))
-                .redirectError(ProcessBuilder.Redirect.INHERIT).start();
-        ExecTest.awaitListening(port);
+        Harness.Child child = Harness.startChild(List.of(service, "--listen", "tcp://127.0.0.1:0"));
+        server = child.process();
+        int port = child.port(0);
         closeAll(open(port, 300, service.equals("echo"))); // the server's code paths run once before the baseline
         long before = rssKib(server.pid());
         int count = 2000;
@@ -93,7 +92,7 @@ class ServiceFastPathsTest {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
             while (after != last && System.nanoTime() < deadline) {
                 last = after;
-                Thread.sleep(300);
+                Thread.sleep(300); // the measurement: the resident size, 300 ms apart, until it stops growing
                 after = rssKib(server.pid());
             }
             double perConnection = (after - before) / (double) count;
@@ -186,9 +185,9 @@ class ServiceFastPathsTest {
 
     @Test
     void udpEchoAnswersBurstsInOrder() throws Exception {
-        int port = Harness.freePort();
-        server = Harness.childJvm(List.of("echo", "--listen", "udp://127.0.0.1:" + port))
-                .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        Harness.Child child = Harness.startChild(List.of("echo", "--listen", "udp://127.0.0.1:0"));
+        server = child.process();
+        int port = child.port(0);
         String[] counts = Harness.run(List.of("python3", "-c", BURSTS, "127.0.0.1:" + port), 90).strip().split(" ");
         assertEquals("0", counts[1], "replies out of order (of " + counts[0] + ")");
         assertTrue(Integer.parseInt(counts[0]) >= 1900, counts[0] + " replies to 2000 datagrams"); // a busy machine may drop a few

@@ -12,6 +12,7 @@ import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -151,17 +152,17 @@ class SignalsTest {
 
     /** The first log line containing {@code text}, waited for with a deadline. */
     private String awaitLog(String text) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (System.nanoTime() < deadline) {
-            for (String line : Files.readAllLines(logFile)) {
-                if (line.contains(text)) {
-                    return line;
-                }
-            }
-            assertTrue(server.isAlive(), () -> "the command ended: " + readLog());
-            Thread.sleep(20);
+        Await.holdsWithin(Duration.ofSeconds(30), () -> lineWith(text) != null || !server.isAlive());
+        String line = lineWith(text);
+        if (line == null) {
+            throw new AssertionError((server.isAlive() ? "no log line with '" + text + "': " : "the command ended: ")
+                    + readLog());
         }
-        throw new AssertionError("no log line with '" + text + "': " + readLog());
+        return line;
+    }
+
+    private String lineWith(String text) {
+        return readLog().lines().filter(l -> l.contains(text)).findFirst().orElse(null);
     }
 
     private String readLog() {

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.sockserve.Await;
 import dev.sockserve.LeakCheck;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
@@ -44,13 +45,9 @@ class ChildProcessesTest {
     }
 
     private static void awaitGroupGone(int pgid) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (!groupGone(pgid)) {
-            if (System.nanoTime() > deadline) {
-                Posix.kill(-pgid, Posix.SIGKILL);
-                throw new AssertionError("process group " + pgid + " outlived its run");
-            }
-            Thread.sleep(20);
+        if (!Await.holdsWithin(Await.DEADLINE, () -> groupGone(pgid))) {
+            Posix.kill(-pgid, Posix.SIGKILL);
+            throw new AssertionError("process group " + pgid + " outlived its run");
         }
     }
 
@@ -131,11 +128,13 @@ class ChildProcessesTest {
                 // cat echoes the four bytes
             }
             assertArrayEquals(bytes("ping"), echo.array());
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while (!Files.exists(grandchild) || Files.readString(grandchild).isBlank()) {
-                assertTrue(System.nanoTime() < deadline, "no grandchild");
-                Thread.sleep(20);
-            }
+            Await.until("the grandchild's pid", () -> {
+                try {
+                    return Files.exists(grandchild) && !Files.readString(grandchild).isBlank();
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
             children.endAll(Duration.ofMillis(200));
             assertEquals(Posix.SIGTERM, (int) child.exit().get(5, TimeUnit.SECONDS));
             awaitGroupGone(child.pid());

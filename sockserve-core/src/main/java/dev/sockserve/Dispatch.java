@@ -19,6 +19,13 @@ abstract sealed class Dispatch<R> permits SynchronousDispatch, ThreadDispatch, F
      */
     static final int READY_BATCH = 64;
 
+    /**
+     * After cutting, how long a close waits for the cut requests to end (their handlers see the closed
+     * socket at once), so that their ends reach the observers and the log before the caller goes on, and
+     * perhaps exits.
+     */
+    static final Duration CUT_SETTLE = Duration.ofSeconds(1);
+
     static <R> Dispatch<R> of(Concurrency concurrency, BaseServer<R> server) throws IOException {
         return switch (concurrency.mode()) {
             case SYNCHRONOUS -> new SynchronousDispatch<>(server.socketType());
@@ -53,6 +60,7 @@ abstract sealed class Dispatch<R> permits SynchronousDispatch, ThreadDispatch, F
         }
         cycle.cutAll(options.blockOnClose() ? "still running after the grace period of "
                 + Durations.format(grace) : "blockOnClose is false");
+        cycle.awaitEmpty(CUT_SETTLE);
         return CloseOutcome.FORCED;
     }
 

@@ -123,10 +123,7 @@ public final class Sockserve {
 
         @Override
         public Serving start(EventLog log) {
-            List<ListenAddress> listen = SocketActivation.listeners(options.listen, options.ops.inetd);
-            if (listen.isEmpty()) {
-                throw new IllegalArgumentException("exec needs --listen, for example --listen tcp://127.0.0.1:2000");
-            }
+            List<ListenAddress> listen = requiredListeners(options, "exec", "tcp://127.0.0.1:2000");
             // the program reads and writes the socket itself: the server could not apply these
             for (String serviceOnly : List.of("--read-timeout", "--write-timeout", "--read-spin")) {
                 if (spec.commandLine().getParseResult().hasMatchedOption(serviceOnly)) {
@@ -178,10 +175,7 @@ public final class Sockserve {
 
         @Override
         public Serving start(EventLog log) {
-            List<ListenAddress> listen = SocketActivation.listeners(options.listen, options.ops.inetd);
-            if (listen.isEmpty()) {
-                throw new IllegalArgumentException("forward needs --listen, for example --listen tls://0.0.0.0:8443");
-            }
+            List<ListenAddress> listen = requiredListeners(options, "forward", "tls://0.0.0.0:8443");
             if (options.readTimeout != null) {
                 throw new IllegalArgumentException("--read-timeout does not apply to forward: a relay waits on both "
                     + "sides; --write-timeout and --grace do");
@@ -192,6 +186,15 @@ public final class Sockserve {
     }
 
     private Sockserve() {
+    }
+
+    /** The listeners of a service that has no default address: --listen's, or the inherited sockets. */
+    private static List<ListenAddress> requiredListeners(ServeOptions options, String service, String example) {
+        List<ListenAddress> listen = SocketActivation.listeners(options.listen, options.ops.inetd);
+        if (listen.isEmpty()) {
+            throw new IllegalArgumentException(service + " needs --listen, for example --listen " + example);
+        }
+        return listen;
     }
 
     private static AccessRules rules(ServeOptions options) {

@@ -18,7 +18,8 @@ final class Lifecycle<R> {
     private ServeLoop ownLoop; // guarded by this
     private volatile ServeLoop activeLoop;
     private boolean closed; // guarded by this
-    private CloseOutcome closeOutcome; // guarded by this
+    private final Object closeLock = new Object(); // held through a whole close, grace period included
+    private CloseOutcome closeOutcome; // guarded by closeLock
 
     Lifecycle(BaseServer<R> server, RequestCycle<R> cycle) {
         this.server = server;
@@ -92,11 +93,13 @@ final class Lifecycle<R> {
         cycle.onSlotFreed(loop == null ? () -> { } : loop::wakeup);
     }
 
-    synchronized CloseOutcome close(ServerOptions options) {
-        if (closeOutcome == null) {
-            closeOutcome = closeOnce(options);
+    CloseOutcome close(ServerOptions options) {
+        synchronized (closeLock) { // not this: isClosed() and shutdown() must answer during the grace period
+            if (closeOutcome == null) {
+                closeOutcome = closeOnce(options);
+            }
+            return closeOutcome;
         }
-        return closeOutcome;
     }
 
     /**

@@ -197,7 +197,8 @@ class ForkingTest {
             ServerSuiteTest.await("the child", () -> server.activeRequests() == 1);
             Thread answer = Thread.ofPlatform().start(() -> {
                 try {
-                    Thread.sleep(300); // the scenario: the client answers after close has begun waiting
+                    // the client answers once close has begun (the listener is closed, the drain waits)
+                    Await.until("close to begin", server::isClosed);
                     c.write(ByteBuffer.wrap("late\n".getBytes(US_ASCII)));
                 } catch (IOException | InterruptedException e) {
                     throw new IllegalStateException(e);

@@ -42,8 +42,11 @@ public final class TlsBench {
     static final List<String> SCENARIOS = List.of(System.getProperty("tls.scenarios", "tls-handshake,tls-pingpong-64,tls-bulk").split(","));
     static final List<String> SERVERS = List.of(System.getProperty("tls.servers", "sockserve,sockserve-forward,netty-jdk,netty-boringssl,stunnel").split(","));
 
+    /** The longest warm-up of one step; a step's warm-up ends sooner once its rate stops rising. */
+    static final double MAX_WARMUP_SECONDS = Double.parseDouble(System.getProperty("tls.warmup", "20"));
+
     record Row(String scenario, String server, double opsPerSecond, double serverCpuPerOp, double generatorCpuPerOp,
-            double generatorCores) {
+            double generatorCores, double warmupSeconds) {
     }
 
     public static void main(String[] args) throws Exception {
@@ -56,6 +59,16 @@ public final class TlsBench {
         Path key = work.resolve("key.pem");
         SSLContext client = clientContext(cert);
         Map<String, List<Row>> rows = new LinkedHashMap<>();
+        // the generator's own warm-up: each scenario once, unmeasured, so the first server measured is not
+        // the one that meets a cold generator
+        for (String scenario : SCENARIOS) {
+            try (Server s = Server.start(SERVERS.getFirst(), root, work, classpath, cert, key)) {
+                if (s != null) {
+                    Row row = run(scenario, SERVERS.getFirst(), s, client, 1);
+                    System.out.printf(Locale.ROOT, "generator warm-up %-16s %.0f ops/s%n", scenario, row.opsPerSecond());
+                }
+            }
+        }
         for (int round = 0; round < rounds; round++) {
             for (String scenario : SCENARIOS) {
                 List<String> order = new ArrayList<>(SERVERS);
@@ -69,9 +82,9 @@ public final class TlsBench {
                         }
                         Row row = run(scenario, server, s, client, seconds);
                         rows.computeIfAbsent(scenario + "/" + server, k -> new ArrayList<>()).add(row);
-                        System.out.printf(Locale.ROOT, "round %d %-16s %-18s %12.0f ops/s  server %8.1f us/op  generator %6.1f us/op (%.2f cores)%n",
+                        System.out.printf(Locale.ROOT, "round %d %-16s %-18s %12.0f ops/s  server %8.1f us/op  generator %6.1f us/op (%.2f cores)  warm-up %.0f s  load %s%n",
                                 round + 1, scenario, server, row.opsPerSecond(), row.serverCpuPerOp() * 1e6,
-                                row.generatorCpuPerOp() * 1e6, row.generatorCores());
+                                row.generatorCpuPerOp() * 1e6, row.generatorCores(), row.warmupSeconds(), load());
                     }
                 }
             }
@@ -82,23 +95,25 @@ public final class TlsBench {
 
     static String report(Map<String, List<Row>> rows, int rounds, int seconds) {
         StringBuilder out = new StringBuilder();
-        out.append(String.format(Locale.ROOT, "TLS scenarios, %d round(s) of %d s, medians; ratios to netty-jdk in the same run "
+        out.append(String.format(Locale.ROOT, "TLS scenarios, %d round(s) of %d s measured after each server's warm-up (until "
+                + "its rate stops rising, at most %.0f s), medians; ratios to netty-jdk in the same run "
                 + "(throughput: higher is better; server CPU per operation: lower is better). * : the generator ran above "
-                + "0.8 of a core, so throughput is the generator's and the CPU per operation judges the server.%n%n", rounds, seconds));
+                + "0.8 of a core, so throughput is the generator's and the CPU per operation judges the server.%n%n", rounds, seconds,
+                MAX_WARMUP_SECONDS));
         for (String scenario : SCENARIOS) {
-            out.append("| ").append(scenario).append(" | ops/s | x netty-jdk | server CPU/op (us) | x netty-jdk | generator CPU/op (us) |\n");
-            out.append("|---|---:|---:|---:|---:|---:|\n");
+            out.append("| ").append(scenario).append(" | ops/s | x netty-jdk | server CPU/op (us) | x netty-jdk | generator CPU/op (us) | warm-up (s) |\n");
+            out.append("|---|---:|---:|---:|---:|---:|---:|\n");
             Row base = median(rows.get(scenario + "/netty-jdk"));
             for (String server : SERVERS) {
                 Row r = median(rows.get(scenario + "/" + server));
                 if (r == null) {
-                    out.append("| ").append(server).append(" | unavailable | | | | |\n");
+                    out.append("| ").append(server).append(" | unavailable | | | | | |\n");
                     continue;
                 }
-                out.append(String.format(Locale.ROOT, "| %s | %.0f%s | %s | %.1f | %s | %.1f |%n", server, r.opsPerSecond(),
+                out.append(String.format(Locale.ROOT, "| %s | %.0f%s | %s | %.1f | %s | %.1f | %.0f |%n", server, r.opsPerSecond(),
                         r.generatorCores() > 0.8 ? "*" : "", base == null ? "" : String.format(Locale.ROOT, "%.2f", r.opsPerSecond() / base.opsPerSecond()),
                         r.serverCpuPerOp() * 1e6, base == null ? "" : String.format(Locale.ROOT, "%.2f", r.serverCpuPerOp() / base.serverCpuPerOp()),
-                        r.generatorCpuPerOp() * 1e6));
+                        r.generatorCpuPerOp() * 1e6, r.warmupSeconds()));
             }
             out.append('\n');
         }
@@ -113,7 +128,8 @@ public final class TlsBench {
         sorted.sort(java.util.Comparator.comparingDouble(Row::opsPerSecond));
         Row mid = sorted.get(sorted.size() / 2);
         double cpu = list.stream().mapToDouble(Row::serverCpuPerOp).sorted().toArray()[list.size() / 2];
-        return new Row(mid.scenario(), mid.server(), mid.opsPerSecond(), cpu, mid.generatorCpuPerOp(), mid.generatorCores());
+        return new Row(mid.scenario(), mid.server(), mid.opsPerSecond(), cpu, mid.generatorCpuPerOp(), mid.generatorCores(),
+                mid.warmupSeconds());
     }
 
     static SSLContext clientContext(Path cert) throws Exception {
@@ -129,7 +145,13 @@ public final class TlsBench {
         return context;
     }
 
-    /** One scenario against one server: warm-up, then the measured window; CPU read from /proc before and after. */
+    /**
+     * One scenario against one server: warm-up, then the measured window; CPU read from /proc before and after.
+     * The warm-up lasts until the server is warm: two seconds in a row with neither a rate a tenth above the
+     * best second so far nor a server CPU per operation a tenth below its best (a JVM's JIT takes seconds,
+     * on a busy machine tens of seconds, to compile JSSE, and its compiler's CPU counts as the server's),
+     * from 3 s to {@link #MAX_WARMUP_SECONDS}. The same rule for every server.
+     */
     static Row run(String scenario, String name, Server server, SSLContext client, int seconds) throws Exception {
         var ops = new LongAdder();
         var stop = new AtomicBoolean();
@@ -155,7 +177,22 @@ public final class TlsBench {
                 }
             }));
         }
-        TimeUnit.SECONDS.sleep(Math.max(1, seconds / 3)); // warm-up: the JITs of both sides
+        long warmupStart = System.nanoTime();
+        double best = 0;
+        double bestCpu = Double.MAX_VALUE;
+        int flat = 0; // seconds in a row with neither a new high rate nor a new low server CPU per operation
+        while (flat < 2 && (System.nanoTime() - warmupStart) / 1e9 < MAX_WARMUP_SECONDS) {
+            long before = ops.sum();
+            double cpuBefore = server.cpuSeconds();
+            TimeUnit.SECONDS.sleep(1);
+            double rate = ops.sum() - before;
+            double cpuPerOp = rate == 0 ? Double.MAX_VALUE : (server.cpuSeconds() - cpuBefore) / rate;
+            boolean better = rate == 0 || rate > best * 1.1 || cpuPerOp < bestCpu * 0.9;
+            best = Math.max(best, rate);
+            bestCpu = Math.min(bestCpu, cpuPerOp);
+            flat = better ? 0 : flat + 1;
+        }
+        double warmupSeconds = (System.nanoTime() - warmupStart) / 1e9;
         warm.set(true);
         ops.reset();
         double serverBefore = server.cpuSeconds();
@@ -171,7 +208,16 @@ public final class TlsBench {
             t.join(5000);
         }
         double perOp = count == 0 ? Double.NaN : 1.0 / count;
-        return new Row(scenario, name, count / elapsed, serverCpu * perOp, generatorCpu * perOp, generatorCpu / elapsed);
+        return new Row(scenario, name, count / elapsed, serverCpu * perOp, generatorCpu * perOp, generatorCpu / elapsed,
+                warmupSeconds);
+    }
+
+    static String load() {
+        try {
+            return Files.readString(Path.of("/proc/loadavg")).split(" ")[0];
+        } catch (IOException e) {
+            return "?";
+        }
     }
 
     static double generatorCpuSeconds() {
@@ -234,7 +280,9 @@ public final class TlsBench {
                     Process front;
                     if (kind.equals("stunnel")) {
                         Path conf = work.resolve("stunnel.conf");
-                        Files.writeString(conf, String.join("\n", "foreground = yes", "pid =", "[echo]",
+                        // syslog = no: without a syslog daemon stunnel's log lines for each connection went to the
+                        // console (a serial port here), which cost it 4 ms of CPU a connection and slowed the machine
+                        Files.writeString(conf, String.join("\n", "foreground = yes", "syslog = no", "pid =", "[echo]",
                                 "accept = 127.0.0.1:" + port, "connect = 127.0.0.1:" + plain, "cert = " + cert, "key = " + key,
                                 "sslVersionMin = TLSv1.2", ""));
                         front = launch(List.of("stunnel4", conf.toString()), work, "stunnel");

@@ -124,10 +124,12 @@ public abstract class StreamRequestHandler extends BaseRequestHandler<SocketChan
         if (context().channelWrapped()) {
             // a connection step wrapped the socket (TLS): the handler reads and writes through the wrapper
             ByteChannel wrapped = context().channel().orElseThrow();
+            InputStream in = Channels.newInputStream(wrapped);
             if (wrapped instanceof TlsChannel tls) {
                 tls.timeouts(timeout().orElse(null), server().options().writeTimeout().orElse(null));
+                in = tls.input();
             }
-            rfile = new BufferedInputStream(Channels.newInputStream(wrapped), Math.max(rbufsize(), 1));
+            rfile = new BufferedInputStream(in, Math.max(rbufsize(), 1));
             OutputStream out = Channels.newOutputStream(wrapped);
             wfile = wbufsize() > 0 ? new BufferedOutputStream(out, wbufsize()) : out;
             return;

@@ -1,9 +1,12 @@
 package dev.sockserve.internal;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.ByteChannel;
 import java.nio.channels.Channel;
+import java.nio.channels.Channels;
+import java.nio.channels.SocketChannel;
 
 /**
  * Copies bytes both ways between two connections until both directions have ended, carrying each
@@ -14,6 +17,8 @@ public final class Relay {
 
     /** How many bytes one direction moves per read: one TLS record's worth of plain text. */
     private static final int CHUNK = 16 * 1024;
+    /** What a direction borrows while more than a chunk is waiting: loopback's 64 KiB segment, four records. */
+    private static final int BATCH = 64 * 1024;
 
     /** One side: what to read and write, how to end only its output, and how to close it all. */
     public record Side(ByteChannel channel, IoAction endOutput, Channel underlying) {
@@ -37,14 +42,34 @@ public final class Relay {
         other.join();
     }
 
-    /** One direction, until {@code from}'s input ends (then {@code to}'s output is ended) or a failure closes both. */
+    /**
+     * One direction, until {@code from}'s input ends (then {@code to}'s output is ended) or a failure closes both.
+     * A direction holds one chunk; while more than a chunk is waiting it moves up to 64 KiB per write.
+     */
     public static void copy(Side from, Side to) {
         ByteBuffer buffer = ByteBuffer.allocate(CHUNK);
+        BufferPool<byte[]> batches = BufferPool.of(BATCH);
+        InputStream probe = from.channel() instanceof SocketChannel socket ? Channels.newInputStream(socket) : null;
         try {
             while (from.channel().read(buffer) >= 0) {
-                buffer.flip();
-                while (buffer.hasRemaining()) {
-                    to.channel().write(buffer);
+                ByteBuffer out = buffer.flip();
+                byte[] batch = null;
+                int waiting = buffer.hasRemaining() && buffer.limit() == CHUNK ? waiting(from.channel(), probe) : 0;
+                if (waiting > 0) {
+                    batch = batches.take();
+                    out = ByteBuffer.wrap(batch).put(buffer);
+                    out.limit(Math.min(BATCH, out.position() + waiting));
+                    from.channel().read(out); // returns at once: the bytes are there
+                    out.flip();
+                }
+                try {
+                    while (out.hasRemaining()) {
+                        to.channel().write(out);
+                    }
+                } finally {
+                    if (batch != null) {
+                        batches.give(batch);
+                    }
                 }
                 buffer.clear();
             }
@@ -53,6 +78,14 @@ public final class Relay {
             closeQuietly(from.underlying());
             closeQuietly(to.underlying());
         }
+    }
+
+    /** How many more bytes a read would find without blocking (for TLS, at least a record's worth when any). */
+    private static int waiting(ByteChannel channel, InputStream probe) throws IOException {
+        if (channel instanceof TlsChannel tls) {
+            return tls.readable() ? BATCH : 0;
+        }
+        return probe == null ? 0 : probe.available();
     }
 
     private static void closeQuietly(Channel channel) {

@@ -24,12 +24,19 @@ import javax.net.ssl.SSLException;
 public final class TlsChannel implements ByteChannel {
 
     private static final ByteBuffer EMPTY = ByteBuffer.allocate(0);
+    /** Records moved per system call while bulk data flows: loopback's 64 KiB segment holds four. */
+    private static final int BATCH_RECORDS = 4;
+    /** The TLS record header: type, version, 2-byte length. */
+    private static final int HEADER = 5;
 
     private final SocketChannel socket;
     private final SSLEngine engine;
     private final Object readLock = new Object();
     private final Object writeLock = new Object();
     private ByteBuffer netIn; // write mode: bytes read from the socket, not yet unwrapped
+    private ByteBuffer ownNetIn; // what netIn is while nothing flows; a batch buffer is borrowed while records keep coming
+    private final int batchSize; // BATCH_RECORDS records
+    private final BufferPool<byte[]> batches; // arrays of batchSize bytes
     private ByteBuffer appIn; // read mode: plain text unwrapped, not yet given to the reader
     private ByteBuffer netOut; // scratch for wrap, write mode
     private boolean inputEnded; // guarded by readLock
@@ -43,6 +50,9 @@ public final class TlsChannel implements ByteChannel {
         this.engine = engine;
         var session = engine.getSession();
         this.netIn = ByteBuffer.allocate(session.getPacketBufferSize());
+        this.ownNetIn = netIn;
+        this.batchSize = BATCH_RECORDS * session.getPacketBufferSize();
+        this.batches = BufferPool.of(batchSize);
         this.appIn = ByteBuffer.allocate(session.getApplicationBufferSize()).flip();
         this.netOut = ByteBuffer.allocate(session.getPacketBufferSize());
     }
@@ -140,8 +150,13 @@ public final class TlsChannel implements ByteChannel {
                 }
                 case NEED_UNWRAP, NEED_UNWRAP_AGAIN -> {
                     synchronized (readLock) {
-                        if (!unwrapSome()) {
-                            throw new SSLException("the client closed the connection during the handshake");
+                        appIn.compact(); // to write mode
+                        try {
+                            if (!unwrapSome(appIn)) {
+                                throw new SSLException("the client closed the connection during the handshake");
+                            }
+                        } finally {
+                            appIn.flip();
                         }
                     }
                 }
@@ -160,21 +175,39 @@ public final class TlsChannel implements ByteChannel {
         }
     }
 
+    /**
+     * Reads plain text: blocks until some is there, then gives {@code dst} all that the records already
+     * received hold, several records at once when it has room (unwrapped straight into it), without blocking again.
+     */
     @Override
     public int read(ByteBuffer dst) throws IOException {
         synchronized (readLock) {
+            int start = dst.position();
             while (true) {
                 if (appIn.hasRemaining()) {
                     int n = Math.min(dst.remaining(), appIn.remaining());
-                    ByteBuffer slice = appIn.slice(appIn.position(), n);
-                    dst.put(slice);
+                    dst.put(appIn.slice(appIn.position(), n));
                     appIn.position(appIn.position() + n);
-                    return n;
+                }
+                boolean some = dst.position() > start;
+                if (!dst.hasRemaining() || (some && (inputEnded || !recordBuffered()))) {
+                    return dst.position() - start;
                 }
                 if (inputEnded) {
                     return -1;
                 }
-                if (!unwrapSome()) {
+                boolean more;
+                if (dst.remaining() >= engine.getSession().getApplicationBufferSize()) {
+                    more = unwrapSome(dst); // a whole record fits: no copy through appIn
+                } else {
+                    appIn.compact(); // to write mode
+                    try {
+                        more = unwrapSome(appIn);
+                    } finally {
+                        appIn.flip();
+                    }
+                }
+                if (!more) {
                     inputEnded = true;
                 }
             }
@@ -182,41 +215,125 @@ public final class TlsChannel implements ByteChannel {
     }
 
     /**
-     * Unwraps what the socket has (reading from it when nothing whole is buffered) into {@code appIn}; false
-     * at the end of the peer's input (close_notify or end-of-file). Caller holds readLock.
+     * The plain input as a stream, whose {@code transferTo} moves each burst of records in one write (so
+     * the output can send them in one system call) and holds only a small array while the peer is silent.
      */
-    private boolean unwrapSome() throws IOException {
-        appIn.compact(); // to write mode
-        try {
-            while (true) {
-                netIn.flip();
-                SSLEngineResult result;
-                try {
-                    result = engine.unwrap(netIn, appIn);
-                } finally {
-                    netIn.compact();
+    public java.io.InputStream input() {
+        return new Input();
+    }
+
+    private final class Input extends java.io.InputStream {
+        private final byte[] small = new byte[128];
+
+        @Override
+        public int read() throws IOException {
+            int n = read(small, 0, 1);
+            return n < 0 ? -1 : small[0] & 0xff;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            java.util.Objects.checkFromIndexSize(off, len, b.length);
+            return len == 0 ? 0 : TlsChannel.this.read(ByteBuffer.wrap(b, off, len));
+        }
+
+        @Override
+        public long transferTo(java.io.OutputStream out) throws IOException {
+            long total = 0;
+            int n;
+            while ((n = read(small, 0, small.length)) >= 0) {
+                if (!readable()) {
+                    out.write(small, 0, n);
+                    total += n;
+                    continue;
                 }
-                answerPostHandshake(result.getHandshakeStatus());
-                switch (result.getStatus()) {
-                    case OK -> {
-                        return true; // plain text, or a handshake message: the caller looks again
-                    }
-                    case BUFFER_UNDERFLOW -> {
-                        if (!netIn.hasRemaining()) {
-                            netIn = grow(netIn, engine.getSession().getPacketBufferSize());
-                        }
-                        if (socketRead(netIn) < 0) {
-                            return endOfFile();
-                        }
-                    }
-                    case BUFFER_OVERFLOW -> appIn = grow(appIn, engine.getSession().getApplicationBufferSize());
-                    case CLOSED -> {
-                        return false; // close_notify
-                    }
+                byte[] batch = batches.take(); // more is buffered: all of it in one write
+                try {
+                    System.arraycopy(small, 0, batch, 0, n);
+                    ByteBuffer rest = ByteBuffer.wrap(batch, n, batch.length - n);
+                    TlsChannel.this.read(rest); // returns at once: it is buffered
+                    out.write(batch, 0, rest.position());
+                    total += rest.position();
+                } finally {
+                    batches.give(batch);
                 }
             }
-        } finally {
-            appIn.flip();
+            return total;
+        }
+    }
+
+    /** Whether a read would not block: plain text or a whole record is buffered. For the reading thread. */
+    public boolean readable() {
+        synchronized (readLock) {
+            return appIn.hasRemaining() || recordBuffered();
+        }
+    }
+
+    /** Whether netIn holds a whole record. Caller holds readLock. */
+    private boolean recordBuffered() {
+        int have = netIn.position();
+        return have >= HEADER && have >= HEADER + (((netIn.get(3) & 0xff) << 8) | (netIn.get(4) & 0xff));
+    }
+
+    /**
+     * Unwraps one record from what the socket sent (reading from it when nothing whole is buffered) into
+     * {@code into} (write mode); false at the end of the peer's input (close_notify or end-of-file).
+     * Caller holds readLock.
+     */
+    private boolean unwrapSome(ByteBuffer into) throws IOException {
+        while (true) {
+            netIn.flip();
+            SSLEngineResult result;
+            try {
+                result = engine.unwrap(netIn, into);
+            } finally {
+                netIn.compact();
+            }
+            answerPostHandshake(result.getHandshakeStatus());
+            switch (result.getStatus()) {
+                case OK -> {
+                    returnBatchIfDrained();
+                    return true; // plain text, or a handshake message: the caller looks again
+                }
+                case BUFFER_UNDERFLOW -> {
+                    if (!netIn.hasRemaining()) {
+                        netIn = grow(netIn, engine.getSession().getPacketBufferSize());
+                    }
+                    if (socketRead(netIn) < 0) {
+                        return endOfFile();
+                    }
+                    if (!netIn.hasRemaining() && netIn == ownNetIn) {
+                        // a full read: more records are likely waiting, read them in batches while they come
+                        byte[] batch = batches.take();
+                        netIn = ByteBuffer.wrap(batch).put(ownNetIn.flip());
+                        ownNetIn.clear();
+                    }
+                }
+                case BUFFER_OVERFLOW -> {
+                    if (into != appIn) { // the caller's buffer is too small for this record after all: through appIn
+                        appIn.compact();
+                        try {
+                            return unwrapSome(appIn);
+                        } finally {
+                            appIn.flip();
+                        }
+                    }
+                    appIn = into = grow(appIn, engine.getSession().getApplicationBufferSize());
+                }
+                case CLOSED -> {
+                    return false; // close_notify
+                }
+            }
+        }
+    }
+
+    /** Back to the connection's own small buffer once a borrowed batch holds nothing. */
+    private void returnBatchIfDrained() {
+        if (netIn != ownNetIn && netIn.position() == 0) {
+            if (netIn.capacity() == batchSize) {
+                batches.give(netIn.array());
+            }
+            netIn = ownNetIn;
         }
     }
 
@@ -246,6 +363,7 @@ public final class TlsChannel implements ByteChannel {
         }
     }
 
+    /** Writes all of {@code src}: several records per system call when it holds more than one. */
     @Override
     public int write(ByteBuffer src) throws IOException {
         if (closed) {
@@ -253,10 +371,36 @@ public final class TlsChannel implements ByteChannel {
         }
         synchronized (writeLock) {
             int before = src.remaining();
-            while (src.hasRemaining()) {
-                if (wrapAndSend(src) == SSLEngineResult.Status.CLOSED) {
-                    throw new ClosedChannelException();
+            if (before <= engine.getSession().getApplicationBufferSize()) {
+                while (src.hasRemaining()) {
+                    if (wrapAndSend(src) == SSLEngineResult.Status.CLOSED) {
+                        throw new ClosedChannelException();
+                    }
                 }
+                return before;
+            }
+            byte[] batch = batches.take();
+            try {
+                ByteBuffer records = ByteBuffer.wrap(batch);
+                int recordSize = engine.getSession().getPacketBufferSize();
+                while (src.hasRemaining()) {
+                    records.clear();
+                    while (src.hasRemaining() && records.remaining() >= recordSize) {
+                        SSLEngineResult result = engine.wrap(src, records);
+                        if (result.getStatus() == SSLEngineResult.Status.CLOSED) {
+                            throw new ClosedChannelException();
+                        }
+                        if (result.getHandshakeStatus() == HandshakeStatus.NEED_TASK) {
+                            runTasks();
+                        }
+                    }
+                    records.flip();
+                    while (records.hasRemaining()) {
+                        socketWrite(records);
+                    }
+                }
+            } finally {
+                batches.give(batch);
             }
             return before;
         }

@@ -405,6 +405,40 @@ class TlsTest {
         }
     }
 
+    /** Python's ssl client sends each size of random bytes in one sendall, reads as many back, and compares. */
+    static final String BULK_CLIENT = String.join("\n",
+            "import os, socket, ssl, sys",
+            "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)",
+            "ctx.load_verify_locations(sys.argv[2])",
+            "if sys.argv[3]: ctx.maximum_version = getattr(ssl.TLSVersion, sys.argv[3])",
+            "sizes = [1, 16383, 16384, 16385, 65536, 65537, 100000, 5, 99999]",
+            "with socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=20) as raw:",
+            "    with ctx.wrap_socket(raw, server_hostname='localhost') as s:",
+            "        for size in sizes:",
+            "            data = os.urandom(size)",
+            "            s.sendall(data)",
+            "            back = b''",
+            "            while len(back) < size:",
+            "                chunk = s.recv(size - len(back))",
+            "                if not chunk: break",
+            "                back += chunk",
+            "            if back != data:",
+            "                print('DIFFERENT at size', size, len(back)); sys.exit(0)",
+            "        print('SAME', s.version(), len(sizes))");
+
+    @Test
+    void bulkDataSpanningManyRecordsComesBackWholeAndInOrderOverTls13And12() throws Exception {
+        try (Serving s = Serving.start(echo(serverTls(), Concurrency.virtualThreads(), new LinkedBlockingQueue<>()))) {
+            for (String max : List.of("", "TLSv1_2")) {
+                Process p = new ProcessBuilder("python3", "-c", BULK_CLIENT, Integer.toString(port(s.server)),
+                        pem("ca").toString(), max).redirectErrorStream(true).start();
+                String out = new String(p.getInputStream().readAllBytes(), US_ASCII).strip();
+                assertTrue(p.waitFor(30, TimeUnit.SECONDS));
+                assertEquals("SAME " + (max.isEmpty() ? "TLSv1.3" : "TLSv1.2") + " 9", out, "every size echoed byte for byte");
+            }
+        }
+    }
+
     @Test
     void aClientThatConnectsAndLeavesBeforeTheHandshakeIsRefusedAndNothingSpins() throws Exception {
         try (Serving s = Serving.start(echo(serverTls(), Concurrency.virtualThreads(), new LinkedBlockingQueue<>()))) {

@@ -234,6 +234,29 @@ class TlsCommandTest {
     }
 
     @Test
+    void forwardOverTlsRelaysBurstsOfManyRecordsWholeAndInOrder() throws Exception {
+        try (var echo = Harness.start("echo", "--listen", "tcp://127.0.0.1:0");
+                var forward = Harness.start("forward", "--listen", "tls://127.0.0.1:0", "--tls-cert", p("server.pem"),
+                        "--tls-key", p("server.key"), "--to", echo.address(0))) {
+            // each burst in one sendall, read back whole: records batched on both sides of the relay
+            String out = Harness.run(List.of("python3", "-c", String.join("\n", "import os, socket, ssl, sys",
+                    "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.load_verify_locations(sys.argv[2])",
+                    "with socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=20) as raw:",
+                    "    with ctx.wrap_socket(raw, server_hostname='localhost') as s:",
+                    "        ok = 0",
+                    "        for size in (16384, 16385, 65536, 100000, 3, 70000):",
+                    "            data = os.urandom(size); s.sendall(data); back = b''",
+                    "            while len(back) < size:",
+                    "                chunk = s.recv(size - len(back))",
+                    "                if not chunk: break",
+                    "                back += chunk",
+                    "            ok += back == data",
+                    "        print('SAME', ok)"), String.valueOf(port(forward.address(0))), p("ca.pem")), 60).strip();
+            assertEquals("SAME 6", out, "every burst back byte for byte through TLS, the relay and the echo");
+        }
+    }
+
+    @Test
     void forwardCarriesHalfClosesThroughAndClosesTheClientWhenTheUpstreamIsDown() throws Exception {
         try (var echo = Harness.start("echo", "--listen", "tcp://127.0.0.1:0");
                 var forward = Harness.start("forward", "--listen", "tcp://127.0.0.1:0", "--to", echo.address(0))) {

@@ -142,7 +142,7 @@ public final class TlsChannel implements ByteChannel {
             switch (status) {
                 case NEED_WRAP -> {
                     synchronized (writeLock) {
-                        if (wrapAndSend(EMPTY) == SSLEngineResult.Status.CLOSED) {
+                        if (wrapFlight() == SSLEngineResult.Status.CLOSED) {
                             // the engine is done (an alert went out, or the client left): never loop on it
                             throw new SSLException("the connection closed during the handshake");
                         }
@@ -350,7 +350,7 @@ public final class TlsChannel implements ByteChannel {
         return false;
     }
 
-    /** A key update or ticket met while reading may need an answer or a task. */
+    /** A handshake message, key update or ticket met while reading may need an answer or a task. */
     private void answerPostHandshake(HandshakeStatus status) throws IOException {
         if (status == HandshakeStatus.NEED_TASK) {
             runTasks();
@@ -358,7 +358,7 @@ public final class TlsChannel implements ByteChannel {
         }
         if (status == HandshakeStatus.NEED_WRAP && !engine.isOutboundDone()) {
             synchronized (writeLock) {
-                wrapAndSend(EMPTY);
+                wrapFlight(); // during the handshake, the server's whole first flight
             }
         }
     }
@@ -384,20 +384,23 @@ public final class TlsChannel implements ByteChannel {
                 ByteBuffer records = ByteBuffer.wrap(batch);
                 int recordSize = engine.getSession().getPacketBufferSize();
                 while (src.hasRemaining()) {
-                    records.clear();
-                    while (src.hasRemaining() && records.remaining() >= recordSize) {
+                    SSLEngineResult.Status status = SSLEngineResult.Status.OK;
+                    while (src.hasRemaining() && records.remaining() >= recordSize
+                            && status != SSLEngineResult.Status.BUFFER_OVERFLOW) {
                         SSLEngineResult result = engine.wrap(src, records);
-                        if (result.getStatus() == SSLEngineResult.Status.CLOSED) {
+                        status = result.getStatus();
+                        if (status == SSLEngineResult.Status.CLOSED) {
                             throw new ClosedChannelException();
                         }
                         if (result.getHandshakeStatus() == HandshakeStatus.NEED_TASK) {
                             runTasks();
                         }
                     }
-                    records.flip();
-                    while (records.hasRemaining()) {
-                        socketWrite(records);
+                    if (records.position() == 0 && status == SSLEngineResult.Status.BUFFER_OVERFLOW
+                            && wrapAndSend(src) == SSLEngineResult.Status.CLOSED) { // records grew: the one-record path grows netOut
+                        throw new ClosedChannelException();
                     }
+                    send(records);
                 }
             } finally {
                 batches.give(batch);
@@ -406,15 +409,61 @@ public final class TlsChannel implements ByteChannel {
         }
     }
 
+    /**
+     * Wraps handshake messages while the engine has more to send and writes them in one system call: a TLS
+     * 1.3 server's first flight is four or five records, which the client would otherwise be woken for one
+     * by one. Caller holds writeLock.
+     */
+    private SSLEngineResult.Status wrapFlight() throws IOException {
+        byte[] batch = batches.take(); // the engine wants a whole record's room after each record
+        ByteBuffer flight = ByteBuffer.wrap(batch);
+        try {
+            while (true) {
+                SSLEngineResult result = engine.wrap(EMPTY, flight);
+                if (result.getStatus() == SSLEngineResult.Status.BUFFER_OVERFLOW) {
+                    if (flight.position() == 0) {
+                        return wrapAndSend(EMPTY); // a record larger than a batch: the one-record path grows netOut
+                    }
+                    send(flight);
+                    continue;
+                }
+                HandshakeStatus status = result.getHandshakeStatus();
+                if (status == HandshakeStatus.NEED_TASK) {
+                    runTasks();
+                    status = engine.getHandshakeStatus();
+                }
+                if (result.getStatus() != SSLEngineResult.Status.OK || status != HandshakeStatus.NEED_WRAP) {
+                    send(flight);
+                    return result.getStatus();
+                }
+            }
+        } catch (SSLException e) {
+            try {
+                send(flight); // what was wrapped before the failure goes first, as it would have one record at a time
+            } catch (IOException clientGone) {
+                e.addSuppressed(clientGone);
+            }
+            throw e;
+        } finally {
+            batches.give(batch);
+        }
+    }
+
+    /** Writes the records in {@code records} (write mode) whole and clears it. */
+    private void send(ByteBuffer records) throws IOException {
+        records.flip();
+        while (records.hasRemaining()) {
+            socketWrite(records);
+        }
+        records.clear();
+    }
+
     /** Wraps (some of) {@code src} and writes the record whole. Caller holds writeLock. */
     private SSLEngineResult.Status wrapAndSend(ByteBuffer src) throws IOException {
         while (true) {
             netOut.clear();
             SSLEngineResult result = engine.wrap(src, netOut);
-            netOut.flip();
-            while (netOut.hasRemaining()) {
-                socketWrite(netOut);
-            }
+            send(netOut);
             switch (result.getStatus()) {
                 case BUFFER_OVERFLOW -> netOut = grow(netOut, engine.getSession().getPacketBufferSize());
                 case OK, CLOSED, BUFFER_UNDERFLOW -> {

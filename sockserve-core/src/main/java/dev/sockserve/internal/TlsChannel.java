@@ -26,6 +26,10 @@ public final class TlsChannel implements ByteChannel {
     private static final ByteBuffer EMPTY = ByteBuffer.allocate(0);
     /** Records moved per system call while bulk data flows: loopback's 64 KiB segment holds four. */
     private static final int BATCH_RECORDS = 4;
+    /** What a connection reads records into at first: a ClientHello and small records fit. */
+    private static final int SMALL_NET_IN = 4096;
+    /** What a connection unwraps small records into at first. */
+    private static final int SMALL_APP_IN = 1024;
     /** The TLS record header: type, version, 2-byte length. */
     private static final int HEADER = 5;
 
@@ -38,7 +42,6 @@ public final class TlsChannel implements ByteChannel {
     private final int batchSize; // BATCH_RECORDS records
     private final BufferPool<byte[]> batches; // arrays of batchSize bytes
     private ByteBuffer appIn; // read mode: plain text unwrapped, not yet given to the reader
-    private ByteBuffer netOut; // scratch for wrap, write mode
     private boolean inputEnded; // guarded by readLock
     private volatile boolean closed;
     private IoWatchdog.Deadline deadline; // null: no timeouts
@@ -49,12 +52,13 @@ public final class TlsChannel implements ByteChannel {
         this.socket = socket;
         this.engine = engine;
         var session = engine.getSession();
-        this.netIn = ByteBuffer.allocate(session.getPacketBufferSize());
+        // small until a record needs more (they grow then): a connection's first messages and small exchanges
+        // fit, a handshake makes less garbage, and an idle connection holds a few KiB
+        this.netIn = ByteBuffer.allocate(Math.min(SMALL_NET_IN, session.getPacketBufferSize()));
         this.ownNetIn = netIn;
         this.batchSize = BATCH_RECORDS * session.getPacketBufferSize();
         this.batches = BufferPool.of(batchSize);
-        this.appIn = ByteBuffer.allocate(session.getApplicationBufferSize()).flip();
-        this.netOut = ByteBuffer.allocate(session.getPacketBufferSize());
+        this.appIn = ByteBuffer.allocate(Math.min(SMALL_APP_IN, session.getApplicationBufferSize())).flip();
     }
 
     /**
@@ -397,7 +401,7 @@ public final class TlsChannel implements ByteChannel {
                         }
                     }
                     if (records.position() == 0 && status == SSLEngineResult.Status.BUFFER_OVERFLOW
-                            && wrapAndSend(src) == SSLEngineResult.Status.CLOSED) { // records grew: the one-record path grows netOut
+                            && wrapAndSend(src) == SSLEngineResult.Status.CLOSED) { // records grew: the one-record path grows
                         throw new ClosedChannelException();
                     }
                     send(records);
@@ -422,7 +426,7 @@ public final class TlsChannel implements ByteChannel {
                 SSLEngineResult result = engine.wrap(EMPTY, flight);
                 if (result.getStatus() == SSLEngineResult.Status.BUFFER_OVERFLOW) {
                     if (flight.position() == 0) {
-                        return wrapAndSend(EMPTY); // a record larger than a batch: the one-record path grows netOut
+                        return wrapAndSend(EMPTY); // a record larger than a batch: the one-record path grows
                     }
                     send(flight);
                     continue;
@@ -460,19 +464,23 @@ public final class TlsChannel implements ByteChannel {
 
     /** Wraps (some of) {@code src} and writes the record whole. Caller holds writeLock. */
     private SSLEngineResult.Status wrapAndSend(ByteBuffer src) throws IOException {
-        while (true) {
-            netOut.clear();
-            SSLEngineResult result = engine.wrap(src, netOut);
-            send(netOut);
-            switch (result.getStatus()) {
-                case BUFFER_OVERFLOW -> netOut = grow(netOut, engine.getSession().getPacketBufferSize());
-                case OK, CLOSED, BUFFER_UNDERFLOW -> {
-                    if (result.getHandshakeStatus() == HandshakeStatus.NEED_TASK) {
-                        runTasks();
-                    }
-                    return result.getStatus();
+        byte[] batch = batches.take(); // the engine wants a whole record's room, more than a connection keeps
+        try {
+            ByteBuffer record = ByteBuffer.wrap(batch);
+            while (true) {
+                SSLEngineResult result = engine.wrap(src, record);
+                if (result.getStatus() == SSLEngineResult.Status.BUFFER_OVERFLOW) {
+                    record = ByteBuffer.allocate(record.capacity() * 2); // a record larger than four: never with JSSE's sizes
+                    continue;
                 }
+                send(record);
+                if (result.getHandshakeStatus() == HandshakeStatus.NEED_TASK) {
+                    runTasks();
+                }
+                return result.getStatus();
             }
+        } finally {
+            batches.give(batch);
         }
     }
 

@@ -71,11 +71,15 @@ public final class Posix {
     private static final int FD_CLOEXEC = 1;
     // struct tcp_info's offsets (linux/tcp.h, the same on x86_64 and aarch64)
     private static final long TCP_INFO_SIZE = 232;
-    private static final long TCPI_BYTES_ACKED = 120;
     private static final long TCPI_BYTES_RECEIVED = 128;
     private static final long TCPI_NOTSENT_BYTES = 144;
     private static final long TCPI_BYTES_SENT = 200;
     private static final long TCPI_BYTES_RETRANS = 208;
+    // tcpi_state (offset 0) once the peer's FIN arrived
+    private static final int TCP_TIME_WAIT = 6;
+    private static final int TCP_CLOSE_WAIT = 8;
+    private static final int TCP_LAST_ACK = 9;
+    private static final int TCP_CLOSING = 11;
 
     private static final int SO_ATTACH_FILTER = 26;
     private static final short POSIX_SPAWN_SETPGROUP = 0x02;
@@ -548,10 +552,10 @@ public final class Posix {
     }
 
     /**
-     * A TCP connection's bytes so far, from {@code TCP_INFO}: received is {@code tcpi_bytes_received} (every
-     * byte that arrived in order, read or not); sent is every byte written to it, {@code tcpi_bytes_sent}
-     * less {@code tcpi_bytes_retrans} (each byte once) plus {@code tcpi_notsent_bytes} (still queued).
-     * Kernels before 4.19 lack those two: there sent is {@code tcpi_bytes_acked}, what the peer acknowledged.
+     * A TCP connection's bytes so far, from {@code TCP_INFO} (Linux 4.19 or newer): received is
+     * {@code tcpi_bytes_received} (every byte that arrived in order, read or not), less the one sequence number
+     * a FIN from the peer takes; sent is every byte written to it: {@code tcpi_bytes_sent} less
+     * {@code tcpi_bytes_retrans} (each byte once) plus {@code tcpi_notsent_bytes} (still queued).
      */
     public record TcpBytes(long received, long sent) {
     }
@@ -564,15 +568,15 @@ public final class Posix {
             length.set(JAVA_INT, 0, (int) TCP_INFO_SIZE);
             check("getsockopt(TCP_INFO)",
                     result((int) calls().getsockopt.invokeExact(st, fd, IPPROTO_TCP, TCP_INFO, info, length), st));
-            int filled = length.get(JAVA_INT, 0);
-            if (filled < TCPI_BYTES_RECEIVED + 8) {
-                throw new IOException("getsockopt(TCP_INFO): this kernel reports no byte counts");
+            if (length.get(JAVA_INT, 0) < TCPI_BYTES_RETRANS + 8) {
+                throw new IOException("getsockopt(TCP_INFO): this kernel reports no byte counts (Linux 4.19 does)");
             }
-            long received = info.get(JAVA_LONG, TCPI_BYTES_RECEIVED);
-            long sent = filled >= TCPI_BYTES_RETRANS + 8
-                    ? info.get(JAVA_LONG, TCPI_BYTES_SENT) - info.get(JAVA_LONG, TCPI_BYTES_RETRANS)
-                            + Integer.toUnsignedLong(info.get(JAVA_INT, TCPI_NOTSENT_BYTES))
-                    : info.get(JAVA_LONG, TCPI_BYTES_ACKED);
+            int state = info.get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0);
+            boolean finReceived = state == TCP_CLOSE_WAIT || state == TCP_LAST_ACK || state == TCP_CLOSING
+                    || state == TCP_TIME_WAIT;
+            long received = info.get(JAVA_LONG, TCPI_BYTES_RECEIVED) - (finReceived ? 1 : 0);
+            long sent = info.get(JAVA_LONG, TCPI_BYTES_SENT) - info.get(JAVA_LONG, TCPI_BYTES_RETRANS)
+                    + Integer.toUnsignedLong(info.get(JAVA_INT, TCPI_NOTSENT_BYTES));
             return new TcpBytes(received, sent);
         } catch (IOException e) {
             throw e;

@@ -325,13 +325,15 @@ public final class Driver {
     /**
      * sockserve-recorded's Flight Recorder recording, started as an operator starts one on a running server
      * ({@code jcmd PID JFR.start}; one started with the JVM would cost the command its ahead-of-time cache, which
-     * the JVM refuses once JFR adds its module), with the JDK's default settings, which enable the core's events.
+     * the JVM refuses once JFR adds its module), with the JDK's default settings, which enable the core's events;
+     * BENCH_JFR_SETTINGS names others (sockserve-bench/src/main/jfr/sockserve-only.jfc: the core's events alone).
      * Its files go to the run's logs.
      */
     void record(Process process, Path log) throws IOException, InterruptedException {
         Path repository = out.resolve("logs").resolve("jfr-" + process.pid()).toAbsolutePath();
         Files.createDirectories(repository);
-        for (String action : List.of("JFR.configure repositorypath=" + repository, "JFR.start settings=default")) {
+        String settings = System.getenv().getOrDefault("BENCH_JFR_SETTINGS", "default");
+        for (String action : List.of("JFR.configure repositorypath=" + repository, "JFR.start settings=" + settings)) {
             List<String> command = new ArrayList<>(List.of(java.resolveSibling("jcmd").toString(), Long.toString(process.pid())));
             command.addAll(List.of(action.split(" ")));
             Process jcmd = new ProcessBuilder(command).redirectErrorStream(true)

@@ -1,6 +1,7 @@
 package dev.sockserve.internal;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
@@ -484,17 +485,9 @@ public final class Posix {
 
     public static PeerCredentials peerCredentials(int fd) throws IOException {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment st = arena.allocate(CALL_STATE);
             MemorySegment cred = arena.allocate(12, 4);
-            MemorySegment length = arena.allocate(JAVA_INT);
-            length.set(JAVA_INT, 0, 12);
-            check("getsockopt(SO_PEERCRED)",
-                    result((int) calls().getsockopt.invokeExact(st, fd, SOL_SOCKET, SO_PEERCRED, cred, length), st));
+            getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, "SO_PEERCRED");
             return new PeerCredentials(cred.get(JAVA_INT, 0), cred.get(JAVA_INT, 4), cred.get(JAVA_INT, 8));
-        } catch (IOException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw unchecked(t);
         }
     }
 
@@ -508,13 +501,21 @@ public final class Posix {
 
     private static int intOption(int fd, int level, int name, String what) throws IOException {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment st = arena.allocate(CALL_STATE);
             MemorySegment value = arena.allocate(JAVA_INT);
+            getsockopt(fd, level, name, value, what);
+            return value.get(JAVA_INT, 0);
+        }
+    }
+
+    /** getsockopt(2) into {@code value}, sized to what the option may fill: the length it filled. */
+    private static int getsockopt(int fd, int level, int name, MemorySegment value, String what) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(CALL_STATE);
             MemorySegment length = arena.allocate(JAVA_INT);
-            length.set(JAVA_INT, 0, 4);
+            length.set(JAVA_INT, 0, (int) value.byteSize());
             check("getsockopt(" + what + ")",
                     result((int) calls().getsockopt.invokeExact(st, fd, level, name, value, length), st));
-            return value.get(JAVA_INT, 0);
+            return length.get(JAVA_INT, 0);
         } catch (IOException e) {
             throw e;
         } catch (Throwable t) {
@@ -562,26 +563,17 @@ public final class Posix {
 
     public static TcpBytes tcpBytes(int fd) throws IOException {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment st = arena.allocate(CALL_STATE);
             MemorySegment info = arena.allocate(TCP_INFO_SIZE, 8);
-            MemorySegment length = arena.allocate(JAVA_INT);
-            length.set(JAVA_INT, 0, (int) TCP_INFO_SIZE);
-            check("getsockopt(TCP_INFO)",
-                    result((int) calls().getsockopt.invokeExact(st, fd, IPPROTO_TCP, TCP_INFO, info, length), st));
-            if (length.get(JAVA_INT, 0) < TCPI_BYTES_RETRANS + 8) {
+            if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, info, "TCP_INFO") < TCPI_BYTES_RETRANS + 8) {
                 throw new IOException("getsockopt(TCP_INFO): this kernel reports no byte counts (Linux 4.19 does)");
             }
-            int state = info.get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0);
+            int state = info.get(JAVA_BYTE, 0);
             boolean finReceived = state == TCP_CLOSE_WAIT || state == TCP_LAST_ACK || state == TCP_CLOSING
                     || state == TCP_TIME_WAIT;
             long received = info.get(JAVA_LONG, TCPI_BYTES_RECEIVED) - (finReceived ? 1 : 0);
             long sent = info.get(JAVA_LONG, TCPI_BYTES_SENT) - info.get(JAVA_LONG, TCPI_BYTES_RETRANS)
                     + Integer.toUnsignedLong(info.get(JAVA_INT, TCPI_NOTSENT_BYTES));
             return new TcpBytes(received, sent);
-        } catch (IOException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw unchecked(t);
         }
     }
 

@@ -261,6 +261,20 @@ final class Serving implements AutoCloseable {
     }
 
     /** Serves until {@link #stop()}, then closes gracefully; returns when everything has ended. */
+    /**
+     * For the command's own process only (it starts no other children): what exec's programs leave running
+     * is re-parented to it and ends with it, rather than living on under PID 1 ({@link ChildProcesses#adoptOrphans}).
+     */
+    void adoptOrphans() {
+        if (children != null) {
+            try {
+                children.adoptOrphans();
+            } catch (IOException | RuntimeException e) {
+                log.warning("processes the programs leave running will outlive the command: " + e.getMessage());
+            }
+        }
+    }
+
     void serve() {
         if (!served.compareAndSet(false, true)) {
             throw new IllegalStateException("already served");

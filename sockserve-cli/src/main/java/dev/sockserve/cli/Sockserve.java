@@ -418,6 +418,7 @@ public final class Sockserve {
         if (serving == null) {
             System.exit(exitCode[0]);
         }
+        serving.adoptOrphans();
         Health health = null;
         if (scale.health != null && !scale.isWorker()) {
             try {

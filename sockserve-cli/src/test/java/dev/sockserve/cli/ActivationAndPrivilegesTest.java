@@ -223,6 +223,32 @@ class ActivationAndPrivilegesTest {
     }
 
     @Test
+    void inetdNowaitEndsWhatTheProgramLeftRunningWhenItExits() throws Exception {
+        Path pidFile = Files.createTempFile("sockserve-leftover", ".pid");
+        try {
+            List<String> exec = new ArrayList<>(List.of("python3", "-c", INETD_NOWAIT));
+            exec.addAll(Harness.childJvm(List.of("exec", "--inetd", "--", "/bin/sh", "-c",
+                    "sleep 300 </dev/null >/dev/null 2>&1 & echo $! > " + pidFile + "; cat")).command());
+            assertEquals("hello 0", Harness.run(exec, 60).strip());
+            long pid = Long.parseLong(Files.readString(pidFile).strip());
+            boolean gone = Await.holdsWithin(Await.DEADLINE, () -> ProcessHandle.of(pid).map(p -> {
+                try {
+                    String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+                    return stat.substring(stat.lastIndexOf(')') + 2).startsWith("Z");
+                } catch (IOException ended) {
+                    return true;
+                }
+            }).orElse(true));
+            if (!gone) {
+                ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+            }
+            assertTrue(gone, "the program's background process " + pid + " outlived the command");
+        } finally {
+            Files.deleteIfExists(pidFile);
+        }
+    }
+
+    @Test
     void variablesForAnotherProcessAreIgnored() {
         Map<String, String> env = Map.of("LISTEN_PID", "1", "LISTEN_FDS", "1", "LISTEN_FDNAMES", "x");
         assertEquals(List.of(), SocketActivation.load(env, ProcessHandle.current().pid()));

@@ -62,6 +62,7 @@ public final class Posix {
     private static final int EFD_NONBLOCK = 04000;
     private static final int EFD_CLOEXEC = 02000000;
     private static final int WNOHANG = 1;
+    private static final int PR_SET_CHILD_SUBREAPER = 36;
     private static final int SOL_SOCKET = 1;
     private static final int SO_PEERCRED = 17;
     private static final int SO_TYPE = 3;
@@ -159,6 +160,8 @@ public final class Posix {
         final MethodHandle kill = errno("kill", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
         final MethodHandle waitpid = errno("waitpid", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
         final MethodHandle pidfdOpen = errno("pidfd_open", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+        final MethodHandle prctl = errno("prctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG),
+                Linker.Option.firstVariadicArg(1));
         final MethodHandle strerror = plain("strerror", FunctionDescriptor.of(ADDRESS, JAVA_INT));
 
         // the posix_spawn family returns its error number itself
@@ -684,6 +687,22 @@ public final class Posix {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment st = arena.allocate(CALL_STATE);
             return (int) check("pidfd_open(" + pid + ")", result((int) C.pidfdOpen.invokeExact(st, pid, 0), st));
+        } catch (IOException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unchecked(t);
+        }
+    }
+
+    /**
+     * {@code prctl(PR_SET_CHILD_SUBREAPER, 1)}: a process orphaned anywhere below this one is re-parented to
+     * this one rather than to PID 1, so this process can still see, signal and reap it.
+     */
+    public static void becomeSubreaper() throws IOException {
+        requireFunctions("adopting orphaned child processes", "prctl");
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(CALL_STATE);
+            check("prctl(PR_SET_CHILD_SUBREAPER)", result((int) C.prctl.invokeExact(st, PR_SET_CHILD_SUBREAPER, 1L), st));
         } catch (IOException e) {
             throw e;
         } catch (Throwable t) {

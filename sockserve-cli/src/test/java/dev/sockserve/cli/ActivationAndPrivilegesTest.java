@@ -100,7 +100,8 @@ class ActivationAndPrivilegesTest {
 
     private static String echo(String bound, String text) throws Exception {
         byte[] reply = Harness.python(Harness.kindOf(bound), Harness.targetOf(bound),
-                text.getBytes(StandardCharsets.UTF_8), "shut", bound.startsWith("udp") ? 20_000 : -1);
+                text.getBytes(StandardCharsets.UTF_8), "shut", bound.startsWith("udp") || bound.startsWith("unix-dgram")
+                        ? 20_000 : -1);
         return reply == null ? null : new String(reply, StandardCharsets.UTF_8);
     }
 
@@ -124,6 +125,37 @@ class ActivationAndPrivilegesTest {
         try (Started unix = launch(List.of("systemd-socket-activate", "-l", socket.toString()), List.of("echo"))) {
             assertEquals("over unix", echo("unix:" + socket, "over unix"));
             assertEquals(List.of("unix:" + socket), unix.serving());
+        }
+        assertTrue(Files.exists(socket), "the socket file belongs to systemd, and stays");
+        Harness.deleteTree(dir);
+    }
+
+    private static long openDescriptors(Process process) throws IOException {
+        try (var fds = Files.list(Path.of("/proc/" + process.pid() + "/fd"))) {
+            return fds.count();
+        }
+    }
+
+    @Test
+    void unixDatagramSocketsFromSystemdAreServedForServicesAndExecAndTheirFileStays() throws Exception {
+        Path dir = Harness.tempDir();
+        Path socket = dir.resolve("echo.dgram");
+        String address = "unix-dgram:" + socket;
+        List<String> activate = List.of("systemd-socket-activate", "--datagram", "-l", socket.toString(), "--fdname=dgram");
+        try (Started echo = launch(activate, List.of("echo", "--listen", "fd:dgram"))) {
+            assertEquals("first", echo(address, "first"), echo.err()::toString); // the first datagram starts it
+            assertEquals(List.of(address), echo.serving());
+            long descriptors = openDescriptors(echo.process());
+            for (int i = 0; i < 20; i++) {
+                assertEquals("again " + i, echo(address, "again " + i));
+            }
+            assertEquals(descriptors, openDescriptors(echo.process()), "a descriptor leaked per datagram");
+        }
+        assertTrue(Files.exists(socket), "the socket file belongs to systemd, and stays");
+        Files.delete(socket); // systemd-socket-activate binds it again below
+        try (Started exec = launch(activate, List.of("exec", "--", "/bin/sh", "-c", "cat; printf \" $PROTO\""))) {
+            assertEquals("program UNIX", echo(address, "program"), exec.err()::toString);
+            assertEquals(List.of(address), exec.serving());
         }
         assertTrue(Files.exists(socket), "the socket file belongs to systemd, and stays");
         Harness.deleteTree(dir);

@@ -1,9 +1,11 @@
 package dev.sockserve.internal;
 
+import dev.sockserve.RequestContext;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.ByteChannel;
 import java.nio.channels.Channel;
+import java.util.function.LongConsumer;
 
 /**
  * Copies bytes both ways between two connections until both directions have ended, carrying each
@@ -24,6 +26,8 @@ public final class Relay {
         void run() throws IOException;
     }
 
+    private static final LongConsumer NOT_COUNTED = n -> { };
+
     private Relay() {
     }
 
@@ -37,15 +41,43 @@ public final class Relay {
         other.join();
     }
 
+    /**
+     * As {@link #run(Side, Side, String)} between a request's client and another side, counting the request's
+     * bytes as the core's streams do: what was read from the client is its bytes in, what was written to it
+     * its bytes out.
+     */
+    public static void run(Side client, Side other, String name, RequestContext request) throws InterruptedException {
+        Thread back = Thread.ofVirtual().name(name).start(() -> toClient(other, client, request));
+        fromClient(client, other, request);
+        back.join();
+    }
+
     /** One direction, until {@code from}'s input ends (then {@code to}'s output is ended) or a failure closes both. */
     public static void copy(Side from, Side to) {
+        copy(from, to, NOT_COUNTED, NOT_COUNTED);
+    }
+
+    /** {@link #copy} from a request's client, counting what was read as the request's bytes in. */
+    public static void fromClient(Side client, Side to, RequestContext request) {
+        copy(client, to, n -> request.countBytes(n, 0), NOT_COUNTED);
+    }
+
+    /** {@link #copy} to a request's client, counting what was written as the request's bytes out. */
+    public static void toClient(Side from, Side client, RequestContext request) {
+        copy(from, client, NOT_COUNTED, n -> request.countBytes(0, n));
+    }
+
+    private static void copy(Side from, Side to, LongConsumer read, LongConsumer written) {
         ByteBuffer buffer = ByteBuffer.allocate(CHUNK);
         try {
             while (from.channel().read(buffer) >= 0) {
                 buffer.flip();
+                int chunk = buffer.remaining();
+                read.accept(chunk);
                 while (buffer.hasRemaining()) {
                     to.channel().write(buffer);
                 }
+                written.accept(chunk);
                 buffer.clear();
             }
             to.endOutput().run();

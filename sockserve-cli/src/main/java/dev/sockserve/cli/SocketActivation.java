@@ -68,9 +68,18 @@ final class SocketActivation {
         return List.copyOf(sockets);
     }
 
-    /** {@code --inetd}: the socket on descriptor 0, through the JDK's own {@link System#inheritedChannel()}. */
+    /**
+     * {@code --inetd}: the socket on descriptor 0, a stream socket through the JDK's own
+     * {@link System#inheritedChannel()}; a datagram socket as socket activation serves one (the JDK's
+     * channel would take a UDP socket for IPv6, and has none for a Unix datagram socket).
+     */
     static synchronized List<Inherited> inetd() {
         if (inherited == null || inherited.isEmpty()) {
+            InheritedSockets.Kind kind = InheritedSockets.kind(0);
+            if (kind.type() == 2) { // SOCK_DGRAM
+                inherited = List.of(wrap(0, "stdin"));
+                return inherited;
+            }
             Channel channel;
             try {
                 channel = System.inheritedChannel();

@@ -194,6 +194,38 @@ class ActivationAndPrivilegesTest {
         assertEquals("inetd 0", Harness.run(command, 60).strip());
     }
 
+    @Test
+    void inetdWaitServesDatagramSocketsOnDescriptor0UdpAndUnix() throws Exception {
+        Path dir = Harness.tempDir();
+        String script = """
+                import os, socket, subprocess, sys
+                kind, where = sys.argv[1], sys.argv[2]
+                if kind == 'udp':
+                    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', 0))
+                    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                else:
+                    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(os.path.join(where, 'server'))
+                    c = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); c.bind(os.path.join(where, 'client'))
+                p = subprocess.Popen(sys.argv[3:], stdin=s.fileno(), stderr=subprocess.DEVNULL)
+                target = s.getsockname()
+                s.close()
+                c.settimeout(30)
+                c.sendto(b'inetd ' + kind.encode(), target)
+                try:
+                    got = c.recv(100)
+                finally:
+                    p.terminate()
+                sys.stdout.write(got.decode() + ' ' + str(p.wait(timeout=30)))
+                """;
+        for (String kind : List.of("udp", "unix")) {
+            List<String> command = new ArrayList<>(List.of("python3", "-c", script, kind, dir.toString()));
+            command.addAll(Harness.childJvm(List.of("echo", "--inetd")).command());
+            assertEquals("inetd " + kind + " 0", Harness.run(command, 60).strip());
+        }
+        assertTrue(Files.exists(dir.resolve("server")), "the socket file is inetd's, and stays");
+        Harness.deleteTree(dir);
+    }
+
     /** inetd 'nowait': python3 accepts and starts the command with the connection as descriptors 0 and 1. */
     private static final String INETD_NOWAIT = """
             import socket, subprocess, sys

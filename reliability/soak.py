@@ -256,8 +256,13 @@ def live_heap(pid):
         out = subprocess.run([jcmd, str(pid), "GC.heap_info"], capture_output=True, text=True, timeout=60).stdout
     except (OSError, subprocess.TimeoutExpired):
         return None
-    m = re.search(r"committed (\d+)K, used (\d+)K", out)
-    return {"committed_mb": round(int(m.group(1)) / 1024), "used_mb": round(int(m.group(2)) / 1024)} if m else None
+    m = re.search(r"committed (\d+)K, used (\d+)K", out)  # G1: one line for the heap
+    if m:
+        return {"committed_mb": round(int(m.group(1)) / 1024), "used_mb": round(int(m.group(2)) / 1024)}
+    gens = re.findall(r"^\s*\w+\s+total (\d+)K, used (\d+)K", out, re.M)  # the serial collector: one per generation
+    if not gens:
+        return None
+    return {"committed_mb": round(sum(int(t) for t, _ in gens) / 1024), "used_mb": round(sum(int(u) for _, u in gens) / 1024)}
 
 
 def main():

@@ -3,7 +3,6 @@ package dev.sockserve;
 import dev.sockserve.BaseServer.Incoming;
 import dev.sockserve.internal.Deadlines;
 import dev.sockserve.internal.Durations;
-import dev.sockserve.internal.Addresses;
 import dev.sockserve.internal.Errors;
 import dev.sockserve.internal.Events;
 import dev.sockserve.internal.InFlight;
@@ -141,16 +140,7 @@ final class RequestCycle<R> {
         RequestContext request = new RequestContext(server, incoming.request(), incoming.clientAddress(),
                 localAddressOf(incoming.request()));
         inFlight.started(incoming.request(), request);
-        metrics.accepted.increment();
-        if (Events.on()) {
-            Events.Accepted event = new Events.Accepted();
-            if (event.isEnabled()) {
-                event.listener = server.where();
-                event.client = Addresses.describe(request.clientAddress());
-                event.requestId = request.id();
-                event.commit();
-            }
-        }
+        metrics.accepted(request);
         tell(o -> o.accepted(request));
         if (steps.isEmpty() && !admit(request)) {
             return true;
@@ -389,33 +379,8 @@ final class RequestCycle<R> {
         } finally {
             if (inFlight.finished(r)) {
                 RequestEnd reported = request.cut ? RequestEnd.CUT : how;
-                ended(request, reported);
+                metrics.ended(request, reported);
                 tell(o -> o.ended(request, reported));
-            }
-        }
-    }
-
-    /** Counts the request's bytes; the end event, when recorded. */
-    private void ended(RequestContext request, RequestEnd how) {
-        long in = request.bytesIn();
-        long out = request.bytesOut();
-        if (in > 0) {
-            metrics.bytesReceived.add(in);
-        }
-        if (out > 0) {
-            metrics.bytesSent.add(out);
-        }
-        if (Events.on()) {
-            Events.RequestEnded event = new Events.RequestEnded();
-            if (event.isEnabled()) {
-                event.listener = server.where();
-                event.client = Addresses.describe(request.clientAddress());
-                event.requestId = request.id();
-                event.outcome = how.reason().name();
-                event.requestDuration = System.nanoTime() - request.startNanos();
-                event.bytesIn = in;
-                event.bytesOut = out;
-                event.commit();
             }
         }
     }

@@ -1,5 +1,7 @@
 package dev.sockserve;
 
+import dev.sockserve.internal.Addresses;
+import dev.sockserve.internal.Events;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -17,6 +19,49 @@ public final class ServerMetrics implements ServerMetricsMXBean {
 
     ServerMetrics(BaseServer<?> server) {
         this.server = server;
+    }
+
+    /**
+     * A request accepted: counted, and its event when recorded. With {@link #ended} and the handler's
+     * {@link RequestContext#countBytes}, all a request pays for being watched (sockserve-bench's
+     * {@code AccountingBenchmark} measures it).
+     */
+    void accepted(RequestContext request) {
+        accepted.increment();
+        if (Events.on()) {
+            Events.Accepted event = new Events.Accepted();
+            if (event.isEnabled()) {
+                event.listener = server.where();
+                event.client = Addresses.describe(request.clientAddress());
+                event.requestId = request.id();
+                event.commit();
+            }
+        }
+    }
+
+    /** A request ended: its bytes counted, and its end event when recorded. */
+    void ended(RequestContext request, RequestEnd how) {
+        long in = request.bytesIn();
+        long out = request.bytesOut();
+        if (in > 0) {
+            bytesReceived.add(in);
+        }
+        if (out > 0) {
+            bytesSent.add(out);
+        }
+        if (Events.on()) {
+            Events.RequestEnded event = new Events.RequestEnded();
+            if (event.isEnabled()) {
+                event.listener = server.where();
+                event.client = Addresses.describe(request.clientAddress());
+                event.requestId = request.id();
+                event.outcome = how.reason().name();
+                event.requestDuration = System.nanoTime() - request.startNanos();
+                event.bytesIn = in;
+                event.bytesOut = out;
+                event.commit();
+            }
+        }
     }
 
     @Override

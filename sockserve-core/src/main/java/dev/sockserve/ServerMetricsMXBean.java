@@ -20,10 +20,13 @@ public interface ServerMetricsMXBean {
     /** Requests whose handler failed ({@code handleError} ran). */
     long getErrors();
 
-    /** Bytes the handlers read from their clients (stream handlers' {@code rfile}, datagrams). */
+    /**
+     * Bytes the handlers read from their clients (stream handlers' {@code rfile}, over TLS its plain text,
+     * datagrams), and what handlers added with {@link RequestContext#countBytes}.
+     */
     long getBytesReceived();
 
-    /** Bytes the handlers wrote to their clients ({@code wfile}, reply datagrams). */
+    /** Bytes the handlers wrote to their clients ({@code wfile}, over TLS its plain text, reply datagrams). */
     long getBytesSent();
 
     /** Datagrams longer than {@link ServerOptions#maxPacketSize()}. */

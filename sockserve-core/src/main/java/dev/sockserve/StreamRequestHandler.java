@@ -9,6 +9,7 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.StandardProtocolFamily;
 import java.net.StandardSocketOptions;
+import java.nio.ByteBuffer;
 import java.nio.channels.ByteChannel;
 import java.nio.channels.Channels;
 import java.nio.channels.SocketChannel;
@@ -37,6 +38,7 @@ import java.util.function.Supplier;
 public abstract class StreamRequestHandler extends BaseRequestHandler<SocketChannel> {
 
     private ChannelStreams streams;
+    private Counted wrapped; // over TLS, instead of streams
     private InputStream rfile;
     private OutputStream wfile;
 
@@ -123,11 +125,12 @@ public abstract class StreamRequestHandler extends BaseRequestHandler<SocketChan
         }
         if (context().channelWrapped()) {
             // a connection step wrapped the socket (TLS): the handler reads and writes through the wrapper
-            ByteChannel wrapped = context().channel().orElseThrow();
+            ByteChannel channel = context().channel().orElseThrow();
+            wrapped = new Counted(channel);
             InputStream in = Channels.newInputStream(wrapped);
-            if (wrapped instanceof TlsChannel tls) {
+            if (channel instanceof TlsChannel tls) {
                 tls.timeouts(timeout().orElse(null), server().options().writeTimeout().orElse(null));
-                in = tls.input();
+                in = tls.input(wrapped); // bursts of records moved in one write by transferTo, still counted
             }
             rfile = new BufferedInputStream(in, Math.max(rbufsize(), 1));
             OutputStream out = Channels.newOutputStream(wrapped);
@@ -150,7 +153,44 @@ public abstract class StreamRequestHandler extends BaseRequestHandler<SocketChan
             if (streams != null) {
                 streams.close();
                 context().countBytes(streams.received(), streams.sent());
+            } else if (wrapped != null) {
+                context().countBytes(wrapped.received, wrapped.sent);
             }
+        }
+    }
+
+    /** A wrapped channel (TLS) counted as the handler sees it: plain text. The handler's thread only. */
+    private static final class Counted implements ByteChannel {
+        private final ByteChannel channel;
+        long received;
+        long sent;
+
+        Counted(ByteChannel channel) {
+            this.channel = channel;
+        }
+
+        @Override
+        public int read(ByteBuffer dst) throws IOException {
+            int n = channel.read(dst);
+            received += Math.max(n, 0);
+            return n;
+        }
+
+        @Override
+        public int write(ByteBuffer src) throws IOException {
+            int n = channel.write(src);
+            sent += n;
+            return n;
+        }
+
+        @Override
+        public boolean isOpen() {
+            return channel.isOpen();
+        }
+
+        @Override
+        public void close() throws IOException {
+            channel.close();
         }
     }
 }

@@ -53,6 +53,34 @@ public class UnixDatagramServer extends UdpServer {
         super(address, handlerFactory, checked(options, address), bindAndActivate, defaultConcurrency, open(address));
     }
 
+    /**
+     * Serves a Unix datagram socket made elsewhere, by its descriptor number: systemd passes a
+     * {@code ListenDatagram=PATH} socket from descriptor 3 on ({@code LISTEN_FDS}). The JDK has no channel for
+     * such a socket, so the number stands for it. It must be bound to a path already; the server owns the
+     * descriptor from here on and closes it in {@link #serverClose()}, but leaves the socket file, which is its
+     * maker's.
+     *
+     * @throws UncheckedIOException when the descriptor is not a Unix datagram socket bound to a path
+     */
+    public UnixDatagramServer(int boundDescriptor,
+            Supplier<? extends BaseRequestHandler<DatagramRequest>> handlerFactory, ServerOptions options) {
+        this(adopt(boundDescriptor), handlerFactory, options);
+    }
+
+    private UnixDatagramServer(UnixDatagramSocket bound,
+            Supplier<? extends BaseRequestHandler<DatagramRequest>> handlerFactory, ServerOptions options) {
+        super(bound.localAddress().orElseThrow(), handlerFactory, checked(options, bound.localAddress().orElseThrow()),
+                true, Concurrency.synchronous(), new UnixDatagramTransport(bound));
+    }
+
+    private static UnixDatagramSocket adopt(int fd) {
+        try {
+            return UnixDatagramSocket.adopt(fd);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot serve descriptor " + fd + ": " + e.getMessage(), e);
+        }
+    }
+
     private static ServerOptions checked(ServerOptions options, UnixDomainSocketAddress address) {
         if (options.allowReusePort()) {
             throw new IllegalArgumentException("allowReusePort applies to IPv4 and IPv6 only, not unix-dgram:"
@@ -77,11 +105,16 @@ public class UnixDatagramServer extends UdpServer {
 
     /**
      * Binds the socket file, replacing a stale one left by a dead process; a live one is refused. At close
-     * the file is removed only while it is still the one this server created.
+     * the file is removed only while it is still the one this server created. A socket made elsewhere is
+     * bound already, and its file is not this server's.
      */
     @Override
     protected void serverBind() throws IOException {
         UnixDomainSocketAddress address = (UnixDomainSocketAddress) requestedAddress();
+        if (transport().localAddress() != null) {
+            bound(address);
+            return;
+        }
         Path path = address.getPath();
         TcpServer.removeStaleSocketFile(path, () -> UnixDatagramSocket.isLive(path));
         ((UnixDatagramTransport) transport()).bind(address);

@@ -7,7 +7,11 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.sockserve.internal.Posix;
 import dev.sockserve.internal.UnixDatagramSocket;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
@@ -189,6 +193,57 @@ class BindingTest {
                     UnixDomainSocketAddress.of(path), DatagramRequestHandler.of(h -> { })));
             assertTrue(e.getMessage().contains("Address already in use"), e.getMessage());
             assertTrue(Files.exists(path));
+        }
+    }
+
+    /** An AF_UNIX socket bound to {@code path} as systemd makes one: a bare descriptor, not close-on-exec. */
+    private static int boundElsewhere(Path path, int type) throws IOException {
+        int fd = (int) Posix.check("socket", Posix.socket(Posix.AF_UNIX, type));
+        try (Arena arena = Arena.ofConfined()) {
+            if (path != null) {
+                byte[] bytes = path.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                MemorySegment sa = arena.allocate(2 + bytes.length + 1, 2);
+                sa.set(ValueLayout.JAVA_SHORT, 0, (short) Posix.AF_UNIX);
+                MemorySegment.copy(bytes, 0, sa, ValueLayout.JAVA_BYTE, 2, bytes.length);
+                Posix.check("bind", Posix.bind(fd, sa));
+            }
+            return fd;
+        } catch (IOException | RuntimeException e) {
+            Posix.close(fd);
+            throw e;
+        }
+    }
+
+    @Test
+    void aUnixDatagramSocketBoundElsewhereIsServedByItsDescriptorAndItsFileStays() throws Exception {
+        Path path = dir.resolve("made-elsewhere.sock");
+        var server = new UnixDatagramServer(boundElsewhere(path, Posix.SOCK_DGRAM),
+                DatagramRequestHandler.of(h -> h.wfile().write(h.packet())), ServerOptions.defaults());
+        assertEquals(UnixDomainSocketAddress.of(path), server.serverAddress());
+        try (Serving s = Serving.start(server); UnixDatagramSocket client = UnixDatagramSocket.open()) {
+            client.bind(UnixDomainSocketAddress.of(dir.resolve("client.sock")));
+            client.send(ByteBuffer.wrap(HELLO), UnixDomainSocketAddress.of(path));
+            ByteBuffer reply = ByteBuffer.allocate(100);
+            assertTrue(client.receive(reply, java.time.Duration.ofSeconds(10)) != null, "no echo");
+            assertArrayEquals(HELLO, java.util.Arrays.copyOf(reply.array(), reply.position()));
+        }
+        assertTrue(Files.exists(path), "the socket file is its maker's, and stays");
+    }
+
+    @Test
+    void aDescriptorThatIsNoBoundUnixDatagramSocketIsRefusedAndLeftToItsOwner() throws Exception {
+        int stream = boundElsewhere(null, 1); // SOCK_STREAM
+        int unbound = boundElsewhere(null, Posix.SOCK_DGRAM);
+        try {
+            var e = assertThrows(UncheckedIOException.class, () -> new UnixDatagramServer(stream,
+                    DatagramRequestHandler.of(h -> { }), ServerOptions.defaults()));
+            assertTrue(e.getMessage().contains("is not a Unix datagram socket"), e.getMessage());
+            e = assertThrows(UncheckedIOException.class, () -> new UnixDatagramServer(unbound,
+                    DatagramRequestHandler.of(h -> { }), ServerOptions.defaults()));
+            assertTrue(e.getMessage().contains("is not bound to a path"), e.getMessage());
+        } finally {
+            Posix.close(stream);
+            Posix.close(unbound);
         }
     }
 }

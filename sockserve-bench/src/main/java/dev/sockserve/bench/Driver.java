@@ -86,7 +86,7 @@ public final class Driver {
     static final List<String> EXEC_KINDS = List.of("tcpserver", "sockserve-exec");
     static final List<String> ALL_KINDS;
     static {
-        var kinds = new ArrayList<>(List.of("netty-epoll", "netty-iouring", "c-epoll", "sockserve"));
+        var kinds = new ArrayList<>(List.of("netty-epoll", "netty-iouring", "c-epoll", "sockserve", "sockserve-recorded"));
         Peers.KINDS.stream().filter(k -> !kinds.contains(k)).forEach(kinds::add);
         kinds.add("python");
         ECHO_KINDS = List.copyOf(kinds);
@@ -253,6 +253,9 @@ public final class Driver {
             process = start(new ProcessBuilder(serverCommand(server, scenario.udp, port)).redirectErrorStream(true)
                     .redirectOutput(log.toFile()));
             long firstEcho = awaitFirstEcho(process, server, port, scenario.udp, log) - started;
+            if (server.equals("sockserve-recorded")) {
+                record(process, log);
+            }
             var figures = new LinkedHashMap<String, String>();
             if (scenario.startup()) {
                 Thread.sleep(1000); // idle: what it holds once its start-up work is over
@@ -292,6 +295,9 @@ public final class Driver {
             case "python" -> command.addAll(List.of("python3", "-u", python.toString(), protocol, Integer.toString(port)));
             case "c-epoll" -> command.addAll(List.of(nativeDir.resolve("echo").toString(), protocol, Integer.toString(port)));
             case "sockserve" -> command.addAll(List.of(launcher.toString(), "echo", "--listen", protocol + "://127.0.0.1:" + port));
+            // the same command watched (issue 14): --metrics serving, and a recording (see record)
+            case "sockserve-recorded" -> command.addAll(List.of(launcher.toString(), "echo", "--listen",
+                    protocol + "://127.0.0.1:" + port, "--metrics", "tcp://127.0.0.1:0"));
             case "sockserve-exec" -> command.addAll(List.of(launcher.toString(), "exec", "--listen", "tcp://127.0.0.1:" + port, "--", "cat"));
             // -H -R -l 0: no DNS or ident look-ups (sockserve exec makes none)
             case "tcpserver" -> command.addAll(List.of("tcpserver", "-q", "-H", "-R", "-l", "0", "127.0.0.1", Integer.toString(port), "cat"));
@@ -314,6 +320,29 @@ public final class Driver {
             }
         }
         return command;
+    }
+
+    /**
+     * sockserve-recorded's Flight Recorder recording, started as an operator starts one on a running server
+     * ({@code jcmd PID JFR.start}; one started with the JVM would cost the command its ahead-of-time cache, which
+     * the JVM refuses once JFR adds its module), with the JDK's default settings, which enable the core's events;
+     * BENCH_JFR_SETTINGS names others (sockserve-bench/src/main/jfr/sockserve-only.jfc: the core's events alone).
+     * Its files go to the run's logs.
+     */
+    void record(Process process, Path log) throws IOException, InterruptedException {
+        Path repository = out.resolve("logs").resolve("jfr-" + process.pid()).toAbsolutePath();
+        Files.createDirectories(repository);
+        String settings = System.getenv().getOrDefault("BENCH_JFR_SETTINGS", "default");
+        for (String action : List.of("JFR.configure repositorypath=" + repository, "JFR.start settings=" + settings)) {
+            List<String> command = new ArrayList<>(List.of(java.resolveSibling("jcmd").toString(), Long.toString(process.pid())));
+            command.addAll(List.of(action.split(" ")));
+            Process jcmd = new ProcessBuilder(command).redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+            if (!jcmd.waitFor(60, TimeUnit.SECONDS) || jcmd.exitValue() != 0) {
+                jcmd.destroyForcibly();
+                throw new IOException("jcmd " + action + " failed, see " + log);
+            }
+        }
     }
 
     static int freePort(boolean udp) throws IOException {

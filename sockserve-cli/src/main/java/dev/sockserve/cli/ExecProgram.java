@@ -207,8 +207,29 @@ final class ExecProgram {
                 EventLog log = gatekeeper.log();
                 log.pid(child.pid(), request.remote.ip().orElse(request.remote.display()));
                 log.ok(child.pid(), request.local, request.remote);
-                int status = awaitExit(child);
+                int status;
+                try {
+                    status = awaitExit(child);
+                } finally {
+                    countTcpBytes(kind, connection);
+                }
                 log.end(child.pid(), status);
+            }
+
+            /**
+             * The program moved the bytes on the socket itself: over TCP the kernel's count for the whole
+             * connection ({@code TCP_INFO}) is the request's; a Unix socket keeps no such count.
+             */
+            private void countTcpBytes(ListenAddress.Kind kind, SocketChannel connection) {
+                if (kind != ListenAddress.Kind.TCP) {
+                    return;
+                }
+                try {
+                    Posix.TcpBytes bytes = Posix.tcpBytes(SocketFd.of(connection));
+                    context().countBytes(bytes.received(), bytes.sent());
+                } catch (IOException | RuntimeException e) {
+                    // a socket already closed by a cut: its bytes go uncounted
+                }
             }
 
             /**
@@ -241,8 +262,9 @@ final class ExecProgram {
                     log.ok(child.pid(), request.local, request.remote, Gatekeeper.tlsDetail(context()));
                     Relay.Side client = new Relay.Side(tls, tls::close, request());
                     Relay.Side program = new Relay.Side(pair.left(), pair.left()::shutdownOutput, pair.left());
-                    Thread.ofVirtual().name("sockserve-exec-tls-input").start(() -> Relay.copy(client, program));
-                    Relay.copy(program, client);
+                    Thread.ofVirtual().name("sockserve-exec-tls-input").start(
+                            () -> Relay.fromClient(client, program, context()));
+                    Relay.toClient(program, client, context());
                     log.end(child.pid(), awaitExit(child));
                 }
             }
@@ -264,6 +286,7 @@ final class ExecProgram {
             protected void handle() throws Exception {
                 Gatekeeper.Admitted request = Gatekeeper.admitted(context());
                 EventLog log = request.gatekeeper.log();
+                context().countBytes(request().data().length, 0);
                 ChildProcesses.DatagramRun run;
                 try {
                     run = children.runDatagram(program(environment(kind, request, null, context())), request().data(),
@@ -288,6 +311,7 @@ final class ExecProgram {
                 }
                 if (run.reply().length > 0) {
                     request().socket().send(ByteBuffer.wrap(run.reply()), clientAddress());
+                    context().countBytes(0, run.reply().length);
                 }
             }
         };

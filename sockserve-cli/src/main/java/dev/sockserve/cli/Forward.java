@@ -120,7 +120,8 @@ final class Forward {
             }
             var client = h.context().channel().orElseThrow();
             Relay.IoAction clientEnd = h.context().channelWrapped() ? client::close : h.request()::shutdownOutput;
-            Relay.run(new Relay.Side(client, clientEnd, h.request()), new Relay.Side(upChannel, upEnd, up), "forward");
+            Relay.run(new Relay.Side(client, clientEnd, h.request()), new Relay.Side(upChannel, upEnd, up), "forward",
+                    h.context());
         }
     }
 

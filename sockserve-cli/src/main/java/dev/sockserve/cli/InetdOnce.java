@@ -1,5 +1,6 @@
 package dev.sockserve.cli;
 
+import dev.sockserve.internal.Posix;
 import dev.sockserve.internal.Relay;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -50,11 +51,31 @@ final class InetdOnce {
         ProcessBuilder builder = new ProcessBuilder(program).inheritIO(); // descriptors 0 and 1 are the socket
         builder.environment().clear();
         builder.environment().putAll(env);
+        try {
+            Posix.becomeSubreaper(); // what the program leaves running becomes this process's, and ends with it
+        } catch (IOException | RuntimeException e) {
+            log.warning("processes the program leaves running will outlive the command: " + e.getMessage());
+        }
         Process process = builder.start();
         log.pid(process.pid(), remotePeer.ip().orElse(remotePeer.display()));
         int status = process.waitFor();
         log.end(process.pid(), status);
+        endLeftovers();
         return status;
+    }
+
+    /** Ends what the program left running (re-parented here): SIGTERM, then SIGKILL to what is left after a second. */
+    private static void endLeftovers() throws InterruptedException {
+        List<ProcessHandle> left = ProcessHandle.current().children().toList();
+        left.forEach(ProcessHandle::destroy);
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(1);
+        for (ProcessHandle p : left) {
+            try {
+                p.onExit().get(Math.max(0, deadline - System.nanoTime()), java.util.concurrent.TimeUnit.NANOSECONDS);
+            } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException e) {
+                p.destroyForcibly();
+            }
+        }
     }
 
     /** Serves the inherited connection with the service (a listener on 127.0.0.1 and a relay); then 0. */

@@ -144,7 +144,7 @@ final class Serving implements AutoCloseable {
                 kinds.add(listen.kind());
                 name.set(ListenAddress.describe(listen.kind(), server.serverAddress()));
                 if (server.serverAddress() instanceof UnixDomainSocketAddress unix
-                        && SocketActivation.channelFor(listen).isEmpty()) { // an inherited socket's file is not ours
+                        && SocketActivation.inheritedFor(listen).isEmpty()) { // an inherited socket's file is not ours
                     socketFiles.put(unix.getPath(), fileKey(unix.getPath()));
                 }
             }
@@ -161,12 +161,14 @@ final class Serving implements AutoCloseable {
 
     private static BaseServer<?> open(ListenAddress listen, Supplier<? extends BaseRequestHandler<SocketChannel>> stream,
             Supplier<? extends BaseRequestHandler<DatagramRequest>> datagram, ServerOptions options) {
-        java.nio.channels.Channel inherited = SocketActivation.channelFor(listen).orElse(null);
-        if (inherited instanceof java.nio.channels.ServerSocketChannel listening) {
-            return new TcpServer(listening, stream, options);
-        }
-        if (inherited instanceof java.nio.channels.DatagramChannel bound) {
-            return new UdpServer(bound, datagram, options);
+        SocketActivation.Inherited inherited = SocketActivation.inheritedFor(listen).orElse(null);
+        if (inherited != null) {
+            return switch (inherited.channel()) {
+                case java.nio.channels.ServerSocketChannel listening -> new TcpServer(listening, stream, options);
+                case java.nio.channels.DatagramChannel bound -> new UdpServer(bound, datagram, options);
+                case null -> new UnixDatagramServer(inherited.fd(), datagram, options);
+                default -> throw new IllegalStateException("inherited " + inherited.channel());
+            };
         }
         return switch (listen.kind()) {
             case TCP, TLS -> new TcpServer((InetSocketAddress) listen.address(), stream, options);
@@ -259,6 +261,20 @@ final class Serving implements AutoCloseable {
     }
 
     /** Serves until {@link #stop()}, then closes gracefully; returns when everything has ended. */
+    /**
+     * For the command's own process only (it starts no other children): what exec's programs leave running
+     * is re-parented to it and ends with it, rather than living on under PID 1 ({@link ChildProcesses#adoptOrphans}).
+     */
+    void adoptOrphans() {
+        if (children != null) {
+            try {
+                children.adoptOrphans();
+            } catch (IOException | RuntimeException e) {
+                log.warning("processes the programs leave running will outlive the command: " + e.getMessage());
+            }
+        }
+    }
+
     void serve() {
         if (!served.compareAndSet(false, true)) {
             throw new IllegalStateException("already served");

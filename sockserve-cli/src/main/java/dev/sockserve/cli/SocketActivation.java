@@ -1,6 +1,7 @@
 package dev.sockserve.cli;
 
 import dev.sockserve.internal.InheritedSockets;
+import dev.sockserve.internal.UnixDatagramSocket;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
@@ -23,7 +24,10 @@ import java.util.Optional;
  */
 final class SocketActivation {
 
-    /** An inherited listening socket, as the command names it. */
+    /**
+     * An inherited listening socket, as the command names it; {@code channel} is null for a Unix datagram
+     * socket, which no JDK channel takes ({@link dev.sockserve.UnixDatagramServer} serves it by {@code fd}).
+     */
     record Inherited(int fd, String name, ListenAddress address, Channel channel) {
     }
 
@@ -64,9 +68,18 @@ final class SocketActivation {
         return List.copyOf(sockets);
     }
 
-    /** {@code --inetd}: the socket on descriptor 0, through the JDK's own {@link System#inheritedChannel()}. */
+    /**
+     * {@code --inetd}: the socket on descriptor 0, a stream socket through the JDK's own
+     * {@link System#inheritedChannel()}; a datagram socket as socket activation serves one (the JDK's
+     * channel would take a UDP socket for IPv6, and has none for a Unix datagram socket).
+     */
     static synchronized List<Inherited> inetd() {
         if (inherited == null || inherited.isEmpty()) {
+            InheritedSockets.Kind kind = InheritedSockets.kind(0);
+            if (kind.type() == 2) { // SOCK_DGRAM
+                inherited = List.of(wrap(0, "stdin"));
+                return inherited;
+            }
             Channel channel;
             try {
                 channel = System.inheritedChannel();
@@ -83,6 +96,10 @@ final class SocketActivation {
 
     private static Inherited wrap(int fd, String name) {
         try {
+            if (InheritedSockets.kind(fd).unixDatagram()) {
+                return new Inherited(fd, name, new ListenAddress(ListenAddress.Kind.UNIX_DGRAM,
+                        UnixDatagramSocket.boundAddress(fd)), null);
+            }
             return describe(fd, name, InheritedSockets.channel(fd));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot serve inherited descriptor " + fd + " (" + name + "): "
@@ -139,7 +156,7 @@ final class SocketActivation {
             return all.stream().map(Inherited::address).toList();
         }
         for (ListenAddress l : given) {
-            if (channelFor(l).isEmpty()) {
+            if (inheritedFor(l).isEmpty()) {
                 throw new IllegalArgumentException("with socket activation nothing else is bound: --listen " + l
                         + " is not an inherited socket (use --listen fd:NAME)");
             }
@@ -147,10 +164,10 @@ final class SocketActivation {
         return given;
     }
 
-    /** The inherited channel serving {@code listen}, if it is one. */
-    static Optional<Channel> channelFor(ListenAddress listen) {
+    /** The inherited socket serving {@code listen}, if it is one. */
+    static Optional<Inherited> inheritedFor(ListenAddress listen) {
         List<Inherited> all = inherited == null ? List.of() : inherited;
-        return all.stream().filter(i -> i.address().equals(listen)).findFirst().map(Inherited::channel);
+        return all.stream().filter(i -> i.address().equals(listen)).findFirst();
     }
 
     /** The environment for exec's programs: without the activation variables, which are not theirs. */

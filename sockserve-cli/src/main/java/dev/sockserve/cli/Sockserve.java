@@ -213,12 +213,24 @@ public final class Sockserve {
     }
 
     static CommandLine commandLine() {
+        return commandLine(null);
+    }
+
+    /**
+     * The command line; with {@code only}, the name of one subcommand, just that one is built: picocli
+     * builds each subcommand's model by reflection, which was most of the start-up's time to the first echo
+     * (RESULTS.md, "Start-up and footprint"). Help, errors and anything else get every subcommand.
+     */
+    static CommandLine commandLine(String only) {
         CommandLine cli = new CommandLine(Sockserve.class);
         List<String> footer = new ArrayList<>(List.of("", "Services and their default addresses:"));
         for (Service service : Service.values()) {
             String name = service.command();
             footer.add(String.format("  %-9s RFC %d  %s", name, service.rfc,
                     ListenAddress.tcp("127.0.0.1", service.defaultPort())));
+            if (only != null && !only.equals(name)) {
+                continue;
+            }
             CommandLine sub = new CommandLine(new ServiceCommand(service));
             sub.getCommandSpec().usageMessage().description(
                     name + " (RFC " + service.rfc + "): " + service.summary + ".",
@@ -230,8 +242,12 @@ public final class Sockserve {
         footer.add("  forward   each connection relayed to --to (a TLS terminator with tls://); needs --listen");
         footer.addAll(List.of(cli.getCommandSpec().usageMessage().footer()));
         cli.getCommandSpec().usageMessage().footer(footer.toArray(String[]::new));
-        cli.addSubcommand("exec", new ExecCommand());
-        cli.addSubcommand("forward", new ForwardCommand());
+        if (only == null || only.equals("exec")) {
+            cli.addSubcommand("exec", new ExecCommand());
+        }
+        if (only == null || only.equals("forward")) {
+            cli.addSubcommand("forward", new ForwardCommand());
+        }
         cli.setCaseInsensitiveEnumValuesAllowed(true);
         return cli;
     }
@@ -249,12 +265,20 @@ public final class Sockserve {
 
     /** Parses; prints help or a one-line error. */
     static Parsed parse(String[] args, PrintStream out, PrintStream err) {
-        CommandLine cli = commandLine();
+        // a known subcommand first: build only it; an error is reported by a parse with every subcommand
+        return parse(args, out, err, args.length > 0 && serviceNames().contains(args[0]) ? args[0] : null);
+    }
+
+    private static Parsed parse(String[] args, PrintStream out, PrintStream err, String only) {
+        CommandLine cli = commandLine(only);
         cli.setOut(new java.io.PrintWriter(out, true));
         ParseResult parsed;
         try {
             parsed = cli.parseArgs(args);
         } catch (ParameterException e) {
+            if (only != null) {
+                return parse(args, out, err, null);
+            }
             String name = e.getCommandLine().getCommandSpec().qualifiedName();
             err.println(name + ": " + usageError(e) + " (see '" + name + " --help')");
             return new Parsed(null, null, EXIT_USAGE);
@@ -418,6 +442,7 @@ public final class Sockserve {
         if (serving == null) {
             System.exit(exitCode[0]);
         }
+        serving.adoptOrphans();
         Health health = null;
         if (scale.health != null && !scale.isWorker()) {
             try {

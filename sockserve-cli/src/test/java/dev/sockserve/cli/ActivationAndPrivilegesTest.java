@@ -100,7 +100,8 @@ class ActivationAndPrivilegesTest {
 
     private static String echo(String bound, String text) throws Exception {
         byte[] reply = Harness.python(Harness.kindOf(bound), Harness.targetOf(bound),
-                text.getBytes(StandardCharsets.UTF_8), "shut", bound.startsWith("udp") ? 20_000 : -1);
+                text.getBytes(StandardCharsets.UTF_8), "shut", bound.startsWith("udp") || bound.startsWith("unix-dgram")
+                        ? 20_000 : -1);
         return reply == null ? null : new String(reply, StandardCharsets.UTF_8);
     }
 
@@ -124,6 +125,37 @@ class ActivationAndPrivilegesTest {
         try (Started unix = launch(List.of("systemd-socket-activate", "-l", socket.toString()), List.of("echo"))) {
             assertEquals("over unix", echo("unix:" + socket, "over unix"));
             assertEquals(List.of("unix:" + socket), unix.serving());
+        }
+        assertTrue(Files.exists(socket), "the socket file belongs to systemd, and stays");
+        Harness.deleteTree(dir);
+    }
+
+    private static long openDescriptors(Process process) throws IOException {
+        try (var fds = Files.list(Path.of("/proc/" + process.pid() + "/fd"))) {
+            return fds.count();
+        }
+    }
+
+    @Test
+    void unixDatagramSocketsFromSystemdAreServedForServicesAndExecAndTheirFileStays() throws Exception {
+        Path dir = Harness.tempDir();
+        Path socket = dir.resolve("echo.dgram");
+        String address = "unix-dgram:" + socket;
+        List<String> activate = List.of("systemd-socket-activate", "--datagram", "-l", socket.toString(), "--fdname=dgram");
+        try (Started echo = launch(activate, List.of("echo", "--listen", "fd:dgram"))) {
+            assertEquals("first", echo(address, "first"), echo.err()::toString); // the first datagram starts it
+            assertEquals(List.of(address), echo.serving());
+            long descriptors = openDescriptors(echo.process());
+            for (int i = 0; i < 20; i++) {
+                assertEquals("again " + i, echo(address, "again " + i));
+            }
+            assertEquals(descriptors, openDescriptors(echo.process()), "a descriptor leaked per datagram");
+        }
+        assertTrue(Files.exists(socket), "the socket file belongs to systemd, and stays");
+        Files.delete(socket); // systemd-socket-activate binds it again below
+        try (Started exec = launch(activate, List.of("exec", "--", "/bin/sh", "-c", "cat; printf \" $PROTO\""))) {
+            assertEquals("program UNIX", echo(address, "program"), exec.err()::toString);
+            assertEquals(List.of(address), exec.serving());
         }
         assertTrue(Files.exists(socket), "the socket file belongs to systemd, and stays");
         Harness.deleteTree(dir);
@@ -162,6 +194,38 @@ class ActivationAndPrivilegesTest {
         assertEquals("inetd 0", Harness.run(command, 60).strip());
     }
 
+    @Test
+    void inetdWaitServesDatagramSocketsOnDescriptor0UdpAndUnix() throws Exception {
+        Path dir = Harness.tempDir();
+        String script = """
+                import os, socket, subprocess, sys
+                kind, where = sys.argv[1], sys.argv[2]
+                if kind == 'udp':
+                    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', 0))
+                    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                else:
+                    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(os.path.join(where, 'server'))
+                    c = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); c.bind(os.path.join(where, 'client'))
+                p = subprocess.Popen(sys.argv[3:], stdin=s.fileno(), stderr=subprocess.DEVNULL)
+                target = s.getsockname()
+                s.close()
+                c.settimeout(30)
+                c.sendto(b'inetd ' + kind.encode(), target)
+                try:
+                    got = c.recv(100)
+                finally:
+                    p.terminate()
+                sys.stdout.write(got.decode() + ' ' + str(p.wait(timeout=30)))
+                """;
+        for (String kind : List.of("udp", "unix")) {
+            List<String> command = new ArrayList<>(List.of("python3", "-c", script, kind, dir.toString()));
+            command.addAll(Harness.childJvm(List.of("echo", "--inetd")).command());
+            assertEquals("inetd " + kind + " 0", Harness.run(command, 60).strip());
+        }
+        assertTrue(Files.exists(dir.resolve("server")), "the socket file is inetd's, and stays");
+        Harness.deleteTree(dir);
+    }
+
     /** inetd 'nowait': python3 accepts and starts the command with the connection as descriptors 0 and 1. */
     private static final String INETD_NOWAIT = """
             import socket, subprocess, sys
@@ -188,6 +252,32 @@ class ActivationAndPrivilegesTest {
         List<String> echo = new ArrayList<>(List.of("python3", "-c", INETD_NOWAIT));
         echo.addAll(Harness.childJvm(List.of("echo", "--inetd")).command());
         assertEquals("hello 0", Harness.run(echo, 60).strip());
+    }
+
+    @Test
+    void inetdNowaitEndsWhatTheProgramLeftRunningWhenItExits() throws Exception {
+        Path pidFile = Files.createTempFile("sockserve-leftover", ".pid");
+        try {
+            List<String> exec = new ArrayList<>(List.of("python3", "-c", INETD_NOWAIT));
+            exec.addAll(Harness.childJvm(List.of("exec", "--inetd", "--", "/bin/sh", "-c",
+                    "sleep 300 </dev/null >/dev/null 2>&1 & echo $! > " + pidFile + "; cat")).command());
+            assertEquals("hello 0", Harness.run(exec, 60).strip());
+            long pid = Long.parseLong(Files.readString(pidFile).strip());
+            boolean gone = Await.holdsWithin(Await.DEADLINE, () -> ProcessHandle.of(pid).map(p -> {
+                try {
+                    String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+                    return stat.substring(stat.lastIndexOf(')') + 2).startsWith("Z");
+                } catch (IOException ended) {
+                    return true;
+                }
+            }).orElse(true));
+            if (!gone) {
+                ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+            }
+            assertTrue(gone, "the program's background process " + pid + " outlived the command");
+        } finally {
+            Files.deleteIfExists(pidFile);
+        }
     }
 
     @Test

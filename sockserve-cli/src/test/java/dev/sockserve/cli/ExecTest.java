@@ -7,8 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.sockserve.Await;
+import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.InputStreamReader;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
@@ -368,6 +370,50 @@ class ExecTest {
             assertGone(grandchild);
         } finally {
             stop(command);
+        }
+    }
+
+    /** The parent pid in /proc/PID/stat, or -1 when the process is gone. */
+    private static long parentOf(long pid) {
+        try {
+            String line = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+            return Long.parseLong(line.substring(line.lastIndexOf(')') + 2).split(" ")[1]);
+        } catch (IOException gone) {
+            return -1;
+        }
+    }
+
+    @Test
+    void whatAProgramLeavesRunningIsAdoptedByTheCommandReapedWhenItEndsAndEndedWhenTheCommandExits() throws Exception {
+        // the program ends at once, leaving two background processes behind (tcpserver's programs may)
+        Path program = script("leaves", "sleep 300 & # bounded: see programWithGrandchild\necho $! > " + dir.resolve("grandchild")
+                + "\nsleep 301 &\necho $! > " + dir.resolve("second") + "\necho bye");
+        Harness.Child child = Harness.startChild(List.of("exec", "--grace", "500ms", "--listen", "tcp://127.0.0.1:0",
+                "--", program.toString()));
+        Process command = child.process();
+        List<Long> orphans = new ArrayList<>();
+        try (Socket client = new Socket()) {
+            client.connect(new InetSocketAddress("127.0.0.1", child.port(0)));
+            client.setSoTimeout(10_000);
+            assertEquals("bye", new BufferedReader(new InputStreamReader(client.getInputStream(), StandardCharsets.UTF_8))
+                    .readLine());
+            ProcessHandle grandchild = awaitGrandchild();
+            long second = Long.parseLong(Files.readString(dir.resolve("second")).strip());
+            orphans.addAll(List.of(grandchild.pid(), second));
+            // the program has ended: its orphans belong to the command now, not to PID 1
+            assertTrue(Await.holdsWithin(Await.DEADLINE, () -> parentOf(grandchild.pid()) == command.pid()
+                    && parentOf(second) == command.pid()), "parent of the orphans: " + parentOf(grandchild.pid()));
+            // one ends by itself while the command runs: reaped, not left a zombie
+            Harness.run(List.of("sh", "-c", "kill -TERM " + second), 10);
+            assertTrue(Await.holdsWithin(Await.DEADLINE, () -> parentOf(second) == -1),
+                    "the ended orphan " + second + " stayed a zombie of the command");
+            assertTrue(grandchild.isAlive(), "the other orphan runs on while the command serves");
+            Harness.run(List.of("sh", "-c", "kill -TERM " + command.pid()), 10);
+            assertTrue(command.waitFor(15, TimeUnit.SECONDS), "the command should exit after its grace period");
+            assertGone(grandchild);
+        } finally {
+            stop(command);
+            orphans.forEach(pid -> ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly)); // a failed run's
         }
     }
 

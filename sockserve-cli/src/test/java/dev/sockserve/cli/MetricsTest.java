@@ -90,6 +90,76 @@ class MetricsTest {
         }
     }
 
+    /** Python's ssl client: sends N bytes, reads until N came back or the end, prints how many came. */
+    private static final String TLS_CLIENT = """
+            import socket, ssl, sys
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.load_verify_locations(sys.argv[2])
+            n = int(sys.argv[3])
+            with socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=10) as raw:
+                with ctx.wrap_socket(raw, server_hostname='localhost') as s:
+                    s.sendall(b'x' * n)
+                    got = 0
+                    while got < n:
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            break
+                        got += len(chunk)
+                    print(got)
+            """;
+
+    private static int tlsEcho(String bound, Path ca, int n) throws Exception {
+        String port = bound.substring(bound.lastIndexOf(':') + 1);
+        return Integer.parseInt(Harness.run(List.of("python3", "-c", TLS_CLIENT, port, ca.toString(),
+                String.valueOf(n)), 30).strip());
+    }
+
+    private static int plainEcho(String bound, int n) throws Exception {
+        return Harness.python("tcp", Harness.targetOf(bound), new byte[n], "shut", -1).length;
+    }
+
+    /** Waits until {@code listener}'s requests ended, then its bytes received and sent, as Prometheus reads them. */
+    private static List<Double> bytesOf(Harness.InProcess command, String listener) throws InterruptedException {
+        String metrics = command.serving.ops().metricsAddress().orElseThrow();
+        dev.sockserve.Await.until("the requests on " + listener + " ended",
+                () -> scrape(metrics).getOrDefault("sockserve_connections_active listener=" + listener, -1.0) == 0.0);
+        Map<String, Double> samples = scrape(metrics);
+        return List.of(samples.get("sockserve_bytes_received_total listener=" + listener),
+                samples.get("sockserve_bytes_sent_total listener=" + listener));
+    }
+
+    @Test
+    void execForwardAndTlsCountTheBytesTheirClientsSentAndGot() throws Exception {
+        Path dir = Harness.tempDir();
+        Path cert = dir.resolve("cert.pem");
+        Path key = dir.resolve("key.pem");
+        Harness.run(List.of("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-days", "2", "-keyout", key.toString(), "-out", cert.toString(), "-subj", "/CN=localhost",
+                "-addext", "subjectAltName=DNS:localhost"), 30);
+        // head -c echoes like cat, and ends after 2000 bytes: a TLS client needs no half-close to see the end
+        try (Harness.InProcess exec = Harness.start("exec", "--listen", "tcp://127.0.0.1:0", "--listen",
+                "tls://127.0.0.1:0", "--listen", "udp://127.0.0.1:0", "--tls-cert", cert.toString(), "--tls-key",
+                key.toString(), "--metrics", "tcp://127.0.0.1:0", "--", "head", "-c", "2000");
+                Harness.InProcess forward = Harness.start("forward", "--listen", "tcp://127.0.0.1:0", "--to",
+                        exec.address(0), "--metrics", "tcp://127.0.0.1:0");
+                Harness.InProcess echo = Harness.start("echo", "--listen", "tls://127.0.0.1:0", "--tls-cert",
+                        cert.toString(), "--tls-key", key.toString(), "--metrics", "tcp://127.0.0.1:0")) {
+            assertEquals(1000, plainEcho(exec.address(0), 1000));
+            assertEquals(2000, tlsEcho(exec.address(1), cert, 2000));
+            assertEquals(1500, plainEcho(forward.address(0), 1500));
+            assertEquals(700, Harness.python("udp", Harness.targetOf(exec.address(2)), new byte[700], "", 20_000).length);
+            assertEquals(3000, tlsEcho(echo.address(0), cert, 3000));
+
+            assertEquals(List.of(1500.0, 1500.0), bytesOf(forward, forward.address(0)), "forward's relay");
+            // the program's own reads and writes, from TCP_INFO: its own client's and forward's
+            assertEquals(List.of(2500.0, 2500.0), bytesOf(exec, exec.address(0)), "exec over tcp");
+            assertEquals(List.of(2000.0, 2000.0), bytesOf(exec, exec.address(1)), "exec over tls: plain text");
+            assertEquals(List.of(700.0, 700.0), bytesOf(exec, exec.address(2)), "exec's datagram and its reply");
+            assertEquals(List.of(3000.0, 3000.0), bytesOf(echo, echo.address(0)), "a service over tls: plain text");
+        } finally {
+            Harness.deleteTree(dir);
+        }
+    }
+
     private static Map<String, Double> scrape(String address) {
         try {
             List<String> lines = Harness.run(List.of("python3", "-c", SCRAPE, address), 20).lines().toList();

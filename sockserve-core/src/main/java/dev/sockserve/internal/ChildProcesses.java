@@ -83,8 +83,8 @@ public final class ChildProcesses implements AutoCloseable {
         SocketFd.check();
         int fd = SocketFd.of(connection);
         Posix.makeBlocking(fd);
-        int pid = Posix.spawn(program.executable(), program.argv(), program.environment(), fd, asOutput ? fd : 2);
-        return reaper.watch(pid, false);
+        return reaper.start(() -> Posix.spawn(program.executable(), program.argv(), program.environment(), fd,
+                asOutput ? fd : 2), false);
     }
 
     /**
@@ -110,8 +110,8 @@ public final class ChildProcesses implements AutoCloseable {
             int out = SocketFd.of(output.sink());
             Posix.makeBlocking(in);
             Posix.makeBlocking(out);
-            int pid = Posix.spawn(program.executable(), program.argv(), program.environment(), in, out);
-            child = reaper.watch(pid, true);
+            child = reaper.start(() -> Posix.spawn(program.executable(), program.argv(), program.environment(), in, out),
+                    true);
         } catch (IOException | RuntimeException e) {
             closeQuietly(input.source(), input.sink(), output.source(), output.sink());
             throw e;
@@ -190,6 +190,16 @@ public final class ChildProcesses implements AutoCloseable {
     /** Children running. */
     public int running() {
         return reaper.running();
+    }
+
+    /**
+     * Adopts what the programs leave behind: processes they started and left running when they ended are
+     * re-parented to this process, reaped when they end, and ended with the children by {@link #endAll},
+     * {@link #killAll} and {@link #close}, so nothing this process started outlives it. For a process that
+     * starts no children by other means ({@link ProcessBuilder}): their exit status would be reaped here.
+     */
+    public void adoptOrphans() throws IOException {
+        reaper.adoptOrphans();
     }
 
     /** Asks every child still running to stop (SIGTERM to its group), waits up to {@code grace}, then kills. */

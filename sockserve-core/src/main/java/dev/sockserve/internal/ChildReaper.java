@@ -10,6 +10,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * Learns of the end of the children that {@link ChildProcesses} started and reaps them: one platform
@@ -32,14 +33,16 @@ public final class ChildReaper implements AutoCloseable {
         private final int pid;
         private final int pidfd;
         private final boolean endGroupOnExit;
+        private final boolean adopted; // an orphan of a child's, re-parented here: not the leader of a group
         private final CompletableFuture<Integer> exit = new CompletableFuture<>();
         private boolean reaped; // guarded by this: a reaped pid may be reused, so never signal it then
         private boolean ending; // guarded by this: told to stop, so nothing of its group may outlive it
 
-        Child(int pid, int pidfd, boolean endGroupOnExit) {
+        Child(int pid, int pidfd, boolean endGroupOnExit, boolean adopted) {
             this.pid = pid;
             this.pidfd = pidfd;
             this.endGroupOnExit = endGroupOnExit;
+            this.adopted = adopted;
         }
 
         public int pid() {
@@ -59,6 +62,9 @@ public final class ChildReaper implements AutoCloseable {
             if (!reaped) {
                 ending |= signal == Posix.SIGTERM || signal == Posix.SIGKILL;
                 Posix.kill(-pid, signal);
+                if (adopted) { // it may have left its group (setsid) or never led one
+                    Posix.kill(pid, signal);
+                }
             }
         }
 
@@ -89,10 +95,18 @@ public final class ChildReaper implements AutoCloseable {
         }
     }
 
+    /** Starts a child process and returns its pid. */
+    interface Spawn {
+        int start() throws IOException;
+    }
+
     private final Map<Integer, Child> running = new ConcurrentHashMap<>();
+    // spawns hold it shared, the search for orphans alone: a child between its spawn and its watch is no orphan
+    private final ReentrantReadWriteLock spawning = new ReentrantReadWriteLock();
     private final int wakeFd;
     private final Thread thread;
     private volatile boolean closing;
+    private volatile boolean adopting;
 
     /** Starts the reaper's thread, {@code sockserve-<name>-reaper}. */
     ChildReaper(String name) throws IOException {
@@ -103,15 +117,58 @@ public final class ChildReaper implements AutoCloseable {
     }
 
     /**
-     * Watches a child just started; its pid stays valid (a zombie) until this reaps it. With
+     * Starts a child and watches it; its pid stays valid (a zombie) until this reaps it. With
      * {@code endGroupOnExit}, what the child left running in its group is killed when it ends.
      */
-    Child watch(int pid, boolean endGroupOnExit) throws IOException {
+    Child start(Spawn spawn, boolean endGroupOnExit) throws IOException {
+        spawning.readLock().lock();
+        try {
+            return watch(spawn.start(), endGroupOnExit, false);
+        } finally {
+            spawning.readLock().unlock();
+        }
+    }
+
+    /**
+     * Makes this process the subreaper of everything its children start: a process a child left behind
+     * (a program's {@code sleep 300 &}, a daemon that forked away) is re-parented here rather than to PID 1
+     * when its parent ends, and is then watched like a child: reaped when it ends, and sent the same
+     * SIGTERM and SIGKILL at {@link #endAll} and {@link #killAll}, so nothing started outlives this process.
+     * Orphans are looked for when a watched child ends and before the children are ended. Only for a process
+     * that starts no children by other means (their exit status would be taken from those who wait for them).
+     */
+    void adoptOrphans() throws IOException {
+        Posix.becomeSubreaper();
+        adopting = true;
+    }
+
+    /** Watches this process's children that it did not start: orphans re-parented here. */
+    private void lookForOrphans() {
+        if (!adopting) {
+            return;
+        }
+        spawning.writeLock().lock();
+        try {
+            ProcessHandle.current().children().mapToInt(p -> (int) p.pid())
+                    .filter(pid -> !running.containsKey(pid))
+                    .forEach(pid -> {
+                        try {
+                            watch(pid, false, true);
+                        } catch (IOException e) { // gone already (reaped by nobody else: it was ours), or no descriptor
+                            LOG.log(System.Logger.Level.DEBUG, "cannot watch orphan " + pid + ": " + e.getMessage());
+                        }
+                    });
+        } finally {
+            spawning.writeLock().unlock();
+        }
+    }
+
+    private Child watch(int pid, boolean endGroupOnExit, boolean adopted) throws IOException {
         int pidfd;
         try {
             pidfd = Posix.pidfdOpen(pid);
         } catch (IOException e) { // out of descriptors, say: the child cannot be watched, so end and reap it here
-            Posix.kill(-pid, Posix.SIGKILL);
+            Posix.kill(adopted ? pid : -pid, Posix.SIGKILL);
             for (int i = 0; i < 100 && Posix.reap(pid) < 0; i++) {
                 try {
                     Thread.sleep(10);
@@ -122,7 +179,7 @@ public final class ChildReaper implements AutoCloseable {
             }
             throw e;
         }
-        Child child = new Child(pid, pidfd, endGroupOnExit);
+        Child child = new Child(pid, pidfd, endGroupOnExit, adopted);
         running.put(pid, child);
         Posix.signal(wakeFd, 8);
         return child;
@@ -148,11 +205,16 @@ public final class ChildReaper implements AutoCloseable {
                 if (n > 0 && fds.ready(0)) {
                     Posix.drain(wakeFd);
                 }
+                boolean reaped = false;
                 for (int i = 0; n > 0 && i < children.size(); i++) {
                     Child child = children.get(i);
                     if (fds.ready(i + 1) && child.reapIfEnded()) {
                         running.remove(child.pid);
+                        reaped = true;
                     }
+                }
+                if (reaped) {
+                    lookForOrphans(); // what the ended children left running is this process's now
                 }
             } catch (IOException e) {
                 LOG.log(System.Logger.Level.ERROR, "reaping children: " + e.getMessage());
@@ -162,6 +224,7 @@ public final class ChildReaper implements AutoCloseable {
 
     /** Asks every child still running to stop (SIGTERM), waits up to {@code grace}, then kills the rest. */
     void endAll(Duration grace) {
+        lookForOrphans();
         List<Child> children = new ArrayList<>(running.values());
         children.forEach(c -> c.signal(Posix.SIGTERM));
         long deadline = System.nanoTime() + grace.toNanos();
@@ -180,6 +243,7 @@ public final class ChildReaper implements AutoCloseable {
 
     /** Kills every child and its group at once (a second signal), and waits a little for them to be reaped. */
     void killAll() {
+        lookForOrphans();
         List<Child> children = new ArrayList<>(running.values());
         children.forEach(c -> c.signal(Posix.SIGKILL));
         awaitAll(children, Duration.ofSeconds(1));

@@ -27,6 +27,11 @@ public final class InheritedSockets {
         public boolean stream() {
             return type == 1;
         }
+
+        /** A Unix datagram socket, which no JDK channel takes: {@code UnixDatagramServer(int, ...)} serves it. */
+        public boolean unixDatagram() {
+            return type == 2 && family == 3;
+        }
     }
 
     private static final String INHERITED = "sun.nio.ch.InheritedChannel";
@@ -66,7 +71,7 @@ public final class InheritedSockets {
             SelectorProvider provider = SelectorProvider.provider();
             if (kind.type() == 2) {
                 if (family == java.net.StandardProtocolFamily.UNIX) {
-                    throw new IOException("descriptor " + fd + " is a Unix datagram socket, which is not served yet");
+                    throw new IOException("descriptor " + fd + " is a Unix datagram socket, which no JDK channel takes");
                 }
                 Channel datagram = construct("sun.nio.ch.DatagramChannelImpl", new Class<?>[] {
                     SelectorProvider.class, FileDescriptor.class}, provider, descriptor);

@@ -1,6 +1,7 @@
 package dev.sockserve.internal;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
@@ -61,8 +62,27 @@ public final class Posix {
     private static final int EFD_NONBLOCK = 04000;
     private static final int EFD_CLOEXEC = 02000000;
     private static final int WNOHANG = 1;
+    private static final int PR_SET_CHILD_SUBREAPER = 36;
     private static final int SOL_SOCKET = 1;
     private static final int SO_PEERCRED = 17;
+    private static final int SO_TYPE = 3;
+    private static final int SO_DOMAIN = 39;
+    private static final int IPPROTO_TCP = 6;
+    private static final int TCP_INFO = 11;
+    private static final int F_SETFD = 2;
+    private static final int FD_CLOEXEC = 1;
+    // struct tcp_info's offsets (linux/tcp.h, the same on x86_64 and aarch64)
+    private static final long TCP_INFO_SIZE = 232;
+    private static final long TCPI_BYTES_RECEIVED = 128;
+    private static final long TCPI_NOTSENT_BYTES = 144;
+    private static final long TCPI_BYTES_SENT = 200;
+    private static final long TCPI_BYTES_RETRANS = 208;
+    // tcpi_state (offset 0) once the peer's FIN arrived
+    private static final int TCP_TIME_WAIT = 6;
+    private static final int TCP_CLOSE_WAIT = 8;
+    private static final int TCP_LAST_ACK = 9;
+    private static final int TCP_CLOSING = 11;
+
     private static final int SO_ATTACH_FILTER = 26;
     private static final short POSIX_SPAWN_SETPGROUP = 0x02;
     private static final short POSIX_SPAWN_SETSIGDEF = 0x04;
@@ -127,6 +147,7 @@ public final class Posix {
                 FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
         final MethodHandle getsockopt = errno("getsockopt",
                 FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+        final MethodHandle getsockname = errno("getsockname", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
         final MethodHandle poll = errno("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
         final MethodHandle pipe2 = errno("pipe2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
         final MethodHandle eventfd = errno("eventfd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
@@ -139,6 +160,8 @@ public final class Posix {
         final MethodHandle kill = errno("kill", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
         final MethodHandle waitpid = errno("waitpid", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
         final MethodHandle pidfdOpen = errno("pidfd_open", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+        final MethodHandle prctl = errno("prctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG),
+                Linker.Option.firstVariadicArg(1));
         final MethodHandle strerror = plain("strerror", FunctionDescriptor.of(ADDRESS, JAVA_INT));
 
         // the posix_spawn family returns its error number itself
@@ -465,17 +488,95 @@ public final class Posix {
 
     public static PeerCredentials peerCredentials(int fd) throws IOException {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment st = arena.allocate(CALL_STATE);
             MemorySegment cred = arena.allocate(12, 4);
-            MemorySegment length = arena.allocate(JAVA_INT);
-            length.set(JAVA_INT, 0, 12);
-            check("getsockopt(SO_PEERCRED)",
-                    result((int) calls().getsockopt.invokeExact(st, fd, SOL_SOCKET, SO_PEERCRED, cred, length), st));
+            getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, "SO_PEERCRED");
             return new PeerCredentials(cred.get(JAVA_INT, 0), cred.get(JAVA_INT, 4), cred.get(JAVA_INT, 8));
+        }
+    }
+
+    /** A socket's family and type ({@code SO_DOMAIN}, {@code SO_TYPE}): {@link #AF_UNIX}, {@link #SOCK_DGRAM}... */
+    public record SocketKind(int domain, int type) {
+    }
+
+    public static SocketKind socketKind(int fd) throws IOException {
+        return new SocketKind(intOption(fd, SOL_SOCKET, SO_DOMAIN, "SO_DOMAIN"), intOption(fd, SOL_SOCKET, SO_TYPE, "SO_TYPE"));
+    }
+
+    private static int intOption(int fd, int level, int name, String what) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment value = arena.allocate(JAVA_INT);
+            getsockopt(fd, level, name, value, what);
+            return value.get(JAVA_INT, 0);
+        }
+    }
+
+    /** getsockopt(2) into {@code value}, sized to what the option may fill: the length it filled. */
+    private static int getsockopt(int fd, int level, int name, MemorySegment value, String what) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(CALL_STATE);
+            MemorySegment length = arena.allocate(JAVA_INT);
+            length.set(JAVA_INT, 0, (int) value.byteSize());
+            check("getsockopt(" + what + ")",
+                    result((int) calls().getsockopt.invokeExact(st, fd, level, name, value, length), st));
+            return length.get(JAVA_INT, 0);
         } catch (IOException e) {
             throw e;
         } catch (Throwable t) {
             throw unchecked(t);
+        }
+    }
+
+    /** getsockname(2) into {@code address}, a segment of the family's largest size: the length it filled. */
+    public static int socketName(int fd, MemorySegment address) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(CALL_STATE);
+            MemorySegment length = arena.allocate(JAVA_INT);
+            length.set(JAVA_INT, 0, (int) address.byteSize());
+            check("getsockname", result((int) calls().getsockname.invokeExact(st, fd, address, length), st));
+            return length.get(JAVA_INT, 0);
+        } catch (IOException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unchecked(t);
+        }
+    }
+
+    /** Sets {@code O_NONBLOCK} and {@code FD_CLOEXEC} on a descriptor this process inherited. */
+    public static void makeNonBlockingCloseOnExec(int fd) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(CALL_STATE);
+            int flags = (int) check("fcntl(F_GETFL)", result((int) calls().fcntlGet.invokeExact(st, fd, F_GETFL), st));
+            check("fcntl(F_SETFL)", result((int) C.fcntlSet.invokeExact(st, fd, F_SETFL, flags | O_NONBLOCK), st));
+            check("fcntl(F_SETFD)", result((int) C.fcntlSet.invokeExact(st, fd, F_SETFD, FD_CLOEXEC), st));
+        } catch (IOException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unchecked(t);
+        }
+    }
+
+    /**
+     * A TCP connection's bytes so far, from {@code TCP_INFO} (Linux 4.19 or newer): received is
+     * {@code tcpi_bytes_received} (every byte that arrived in order, read or not), less the one sequence number
+     * a FIN from the peer takes; sent is every byte written to it: {@code tcpi_bytes_sent} less
+     * {@code tcpi_bytes_retrans} (each byte once) plus {@code tcpi_notsent_bytes} (still queued).
+     */
+    public record TcpBytes(long received, long sent) {
+    }
+
+    public static TcpBytes tcpBytes(int fd) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment info = arena.allocate(TCP_INFO_SIZE, 8);
+            if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, info, "TCP_INFO") < TCPI_BYTES_RETRANS + 8) {
+                throw new IOException("getsockopt(TCP_INFO): this kernel reports no byte counts (Linux 4.19 does)");
+            }
+            int state = info.get(JAVA_BYTE, 0);
+            boolean finReceived = state == TCP_CLOSE_WAIT || state == TCP_LAST_ACK || state == TCP_CLOSING
+                    || state == TCP_TIME_WAIT;
+            long received = info.get(JAVA_LONG, TCPI_BYTES_RECEIVED) - (finReceived ? 1 : 0);
+            long sent = info.get(JAVA_LONG, TCPI_BYTES_SENT) - info.get(JAVA_LONG, TCPI_BYTES_RETRANS)
+                    + Integer.toUnsignedLong(info.get(JAVA_INT, TCPI_NOTSENT_BYTES));
+            return new TcpBytes(received, sent);
         }
     }
 
@@ -586,6 +687,22 @@ public final class Posix {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment st = arena.allocate(CALL_STATE);
             return (int) check("pidfd_open(" + pid + ")", result((int) C.pidfdOpen.invokeExact(st, pid, 0), st));
+        } catch (IOException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unchecked(t);
+        }
+    }
+
+    /**
+     * {@code prctl(PR_SET_CHILD_SUBREAPER, 1)}: a process orphaned anywhere below this one is re-parented to
+     * this one rather than to PID 1, so this process can still see, signal and reap it.
+     */
+    public static void becomeSubreaper() throws IOException {
+        requireFunctions("adopting orphaned child processes", "prctl");
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(CALL_STATE);
+            check("prctl(PR_SET_CHILD_SUBREAPER)", result((int) C.prctl.invokeExact(st, PR_SET_CHILD_SUBREAPER, 1L), st));
         } catch (IOException e) {
             throw e;
         } catch (Throwable t) {

@@ -1,5 +1,6 @@
 package dev.sockserve.internal;
 
+import dev.sockserve.RequestContext;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
@@ -7,6 +8,7 @@ import java.nio.channels.ByteChannel;
 import java.nio.channels.Channel;
 import java.nio.channels.Channels;
 import java.nio.channels.SocketChannel;
+import java.util.function.LongConsumer;
 
 /**
  * Copies bytes both ways between two connections until both directions have ended, carrying each
@@ -29,6 +31,8 @@ public final class Relay {
         void run() throws IOException;
     }
 
+    private static final LongConsumer NOT_COUNTED = n -> { };
+
     private Relay() {
     }
 
@@ -43,10 +47,33 @@ public final class Relay {
     }
 
     /**
-     * One direction, until {@code from}'s input ends (then {@code to}'s output is ended) or a failure closes both.
-     * A direction holds one chunk; while more than a chunk is waiting it moves up to 64 KiB per write.
+     * As {@link #run(Side, Side, String)} between a request's client and another side, counting the request's
+     * bytes as the core's streams do: what was read from the client is its bytes in, what was written to it
+     * its bytes out.
      */
+    public static void run(Side client, Side other, String name, RequestContext request) throws InterruptedException {
+        Thread back = Thread.ofVirtual().name(name).start(() -> toClient(other, client, request));
+        fromClient(client, other, request);
+        back.join();
+    }
+
+    /** One direction, until {@code from}'s input ends (then {@code to}'s output is ended) or a failure closes both. */
     public static void copy(Side from, Side to) {
+        copy(from, to, NOT_COUNTED, NOT_COUNTED);
+    }
+
+    /** {@link #copy} from a request's client, counting what was read as the request's bytes in. */
+    public static void fromClient(Side client, Side to, RequestContext request) {
+        copy(client, to, n -> request.countBytes(n, 0), NOT_COUNTED);
+    }
+
+    /** {@link #copy} to a request's client, counting what was written as the request's bytes out. */
+    public static void toClient(Side from, Side client, RequestContext request) {
+        copy(from, client, NOT_COUNTED, n -> request.countBytes(0, n));
+    }
+
+    /** A direction holds one chunk; while more than a chunk is waiting it moves up to 64 KiB per write. */
+    private static void copy(Side from, Side to, LongConsumer read, LongConsumer written) {
         ByteBuffer buffer = ByteBuffer.allocate(CHUNK);
         BufferPool<byte[]> batches = BufferPool.of(BATCH);
         InputStream probe = from.channel() instanceof SocketChannel socket ? Channels.newInputStream(socket) : null;
@@ -54,7 +81,7 @@ public final class Relay {
             while (from.channel().read(buffer) >= 0) {
                 ByteBuffer out = buffer.flip();
                 byte[] batch = null;
-                int waiting = buffer.hasRemaining() && buffer.limit() == CHUNK ? waiting(from.channel(), probe) : 0;
+                int waiting = buffer.limit() == CHUNK ? waiting(from.channel(), probe) : 0;
                 if (waiting > 0) {
                     batch = batches.take();
                     out = ByteBuffer.wrap(batch).put(buffer);
@@ -63,9 +90,12 @@ public final class Relay {
                     out.flip();
                 }
                 try {
+                    int chunk = out.remaining();
+                    read.accept(chunk);
                     while (out.hasRemaining()) {
                         to.channel().write(out);
                     }
+                    written.accept(chunk);
                 } finally {
                     if (batch != null) {
                         batches.give(batch);

@@ -219,15 +219,21 @@ public final class TlsChannel implements ByteChannel {
     }
 
     /**
-     * The plain input as a stream, whose {@code transferTo} moves each burst of records in one write (so
-     * the output can send them in one system call) and holds only a small array while the peer is silent.
+     * The plain input as a stream reading through {@code source} (this channel, or a wrapper of it), whose
+     * {@code transferTo} moves each burst of records in one write (so the output can send them in one
+     * system call) and holds only a small array while the peer is silent.
      */
-    public java.io.InputStream input() {
-        return new Input();
+    public java.io.InputStream input(java.nio.channels.ReadableByteChannel source) {
+        return new Input(source);
     }
 
     private final class Input extends java.io.InputStream {
+        private final java.nio.channels.ReadableByteChannel source;
         private final byte[] small = new byte[128];
+
+        Input(java.nio.channels.ReadableByteChannel source) {
+            this.source = source;
+        }
 
         @Override
         public int read() throws IOException {
@@ -238,7 +244,7 @@ public final class TlsChannel implements ByteChannel {
         @Override
         public int read(byte[] b, int off, int len) throws IOException {
             java.util.Objects.checkFromIndexSize(off, len, b.length);
-            return len == 0 ? 0 : TlsChannel.this.read(ByteBuffer.wrap(b, off, len));
+            return len == 0 ? 0 : source.read(ByteBuffer.wrap(b, off, len));
         }
 
         @Override
@@ -255,7 +261,7 @@ public final class TlsChannel implements ByteChannel {
                 try {
                     System.arraycopy(small, 0, batch, 0, n);
                     ByteBuffer rest = ByteBuffer.wrap(batch, n, batch.length - n);
-                    TlsChannel.this.read(rest); // returns at once: it is buffered
+                    source.read(rest); // returns at once: it is buffered
                     out.write(batch, 0, rest.position());
                     total += rest.position();
                 } finally {

@@ -71,6 +71,37 @@ public final class UnixDatagramSocket implements Channel {
     }
 
     /**
+     * A socket bound elsewhere (systemd's {@code ListenDatagram=PATH}): checks that {@code fd} is an AF_UNIX
+     * SOCK_DGRAM socket bound to a path, makes it non-blocking and close-on-exec, and owns it from then on.
+     */
+    public static UnixDatagramSocket adopt(int fd) throws IOException {
+        Posix.requireAvailable();
+        Posix.SocketKind kind = Posix.socketKind(fd);
+        if (kind.domain() != Posix.AF_UNIX || kind.type() != Posix.SOCK_DGRAM) {
+            throw new IOException("descriptor " + fd + " is not a Unix datagram socket");
+        }
+        UnixDomainSocketAddress bound = boundAddress(fd);
+        Posix.makeNonBlockingCloseOnExec(fd);
+        UnixDatagramSocket socket = new UnixDatagramSocket(fd);
+        socket.local = bound;
+        return socket;
+    }
+
+    /** The path the Unix socket on {@code fd} is bound to (getsockname(2)); fails when it is bound to none. */
+    public static UnixDomainSocketAddress boundAddress(int fd) throws IOException {
+        Posix.requireAvailable();
+        UnixDomainSocketAddress bound;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment sa = arena.allocate(SOCKADDR_UN_SIZE, 2);
+            bound = sender(sa, Posix.socketName(fd, sa));
+        }
+        if (bound.getPath().toString().isEmpty()) {
+            throw new IOException("the Unix socket on descriptor " + fd + " is not bound to a path");
+        }
+        return bound;
+    }
+
+    /**
      * bind(2). The path must not exist (the caller handles stale files). An empty path is refused:
      * Linux would autobind to an abstract name, which a {@link UnixDomainSocketAddress} cannot hold.
      *

@@ -421,8 +421,8 @@ public final class TlsChannel implements ByteChannel {
 
     /**
      * Wraps handshake messages while the engine has more to send and writes them in one system call: a TLS
-     * 1.3 server's first flight is four or five records, which the client would otherwise be woken for one
-     * by one. Caller holds writeLock.
+     * 1.3 server's first flight is three records (ServerHello, ChangeCipherSpec, the encrypted rest), which
+     * the client would otherwise be woken for one by one. Caller holds writeLock.
      */
     private SSLEngineResult.Status wrapFlight() throws IOException {
         byte[] batch = batches.take(); // the engine wants a whole record's room after each record

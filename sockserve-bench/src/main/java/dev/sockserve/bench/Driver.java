@@ -294,7 +294,11 @@ public final class Driver {
         switch (server) {
             case "python" -> command.addAll(List.of("python3", "-u", python.toString(), protocol, Integer.toString(port)));
             case "c-epoll" -> command.addAll(List.of(nativeDir.resolve("echo").toString(), protocol, Integer.toString(port)));
-            case "sockserve" -> command.addAll(List.of(launcher.toString(), "echo", "--listen", protocol + "://127.0.0.1:" + port));
+            case "sockserve" -> {
+                command.addAll(List.of(launcher.toString(), "echo", "--listen", protocol + "://127.0.0.1:" + port));
+                String extra = System.getenv("BENCH_SOCKSERVE_ARGS"); // the command's flags, for trying other settings
+                if (extra != null && !extra.isBlank()) command.addAll(List.of(extra.trim().split("\\s+")));
+            }
             // the same command watched (issue 14): --metrics serving, and a recording (see record)
             case "sockserve-recorded" -> command.addAll(List.of(launcher.toString(), "echo", "--listen",
                     protocol + "://127.0.0.1:" + port, "--metrics", "tcp://127.0.0.1:0"));

@@ -1,6 +1,10 @@
 package dev.sockserve.internal;
 
 import java.io.IOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
 import java.lang.foreign.Arena;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -23,6 +27,12 @@ public final class ChildReaper implements AutoCloseable {
 
     /** How long {@link #close()} lets children still running end after SIGTERM before SIGKILL. */
     private static final Duration CLOSE_GRACE = Duration.ofSeconds(2);
+    /**
+     * The most often the reaper looks for orphans, after a child ended: a look reads a file per thread, and
+     * a command starting hundreds of programs a second need not look after each (an orphan that ends before
+     * the look stays a zombie until it, a second at most).
+     */
+    private static final long LOOK_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(1);
     /** How long a child may take to go once it was sent SIGKILL: only a kernel in trouble takes longer. */
     private static final Duration KILL_WAIT = Duration.ofSeconds(5);
 
@@ -134,8 +144,9 @@ public final class ChildReaper implements AutoCloseable {
      * (a program's {@code sleep 300 &}, a daemon that forked away) is re-parented here rather than to PID 1
      * when its parent ends, and is then watched like a child: reaped when it ends, and sent the same
      * SIGTERM and SIGKILL at {@link #endAll} and {@link #killAll}, so nothing started outlives this process.
-     * Orphans are looked for when a watched child ends and before the children are ended. Only for a process
-     * that starts no children by other means (their exit status would be taken from those who wait for them).
+     * Orphans are looked for within a second after a watched child ends, and before the children are ended.
+     * Only for a process that starts no children by other means (their exit status would be taken from those
+     * who wait for them).
      */
     void adoptOrphans() throws IOException {
         Posix.becomeSubreaper();
@@ -149,7 +160,7 @@ public final class ChildReaper implements AutoCloseable {
         }
         spawning.writeLock().lock();
         try {
-            ProcessHandle.current().children().mapToInt(p -> (int) p.pid())
+            childrenOfThisProcess().stream()
                     .filter(pid -> !running.containsKey(pid))
                     .forEach(pid -> {
                         try {
@@ -160,6 +171,30 @@ public final class ChildReaper implements AutoCloseable {
                     });
         } finally {
             spawning.writeLock().unlock();
+        }
+    }
+
+    /**
+     * This process's children: each thread's {@code /proc/self/task/TID/children} (a few small reads, where
+     * {@link ProcessHandle#children()} reads the status of every process on the machine).
+     */
+    private static List<Integer> childrenOfThisProcess() {
+        List<Integer> pids = new ArrayList<>();
+        try (DirectoryStream<Path> tasks = Files.newDirectoryStream(Path.of("/proc/self/task"))) {
+            for (Path task : tasks) {
+                try {
+                    for (String pid : Files.readString(task.resolve("children")).trim().split(" ")) {
+                        if (!pid.isEmpty()) {
+                            pids.add(Integer.parseInt(pid));
+                        }
+                    }
+                } catch (NoSuchFileException threadEnded) {
+                    // a thread that ended meanwhile has no children left
+                }
+            }
+            return pids;
+        } catch (IOException | RuntimeException e) { // a kernel without the children files
+            return ProcessHandle.current().children().map(p -> (int) p.pid()).toList();
         }
     }
 
@@ -190,6 +225,8 @@ public final class ChildReaper implements AutoCloseable {
     }
 
     private void run() {
+        long lastLook = System.nanoTime() - LOOK_INTERVAL_NANOS;
+        boolean lookDue = false; // a child ended since the last look for orphans
         while (!closing) {
             List<Child> children = new ArrayList<>(running.values());
             try (Arena arena = Arena.ofConfined()) {
@@ -198,7 +235,8 @@ public final class ChildReaper implements AutoCloseable {
                 for (int i = 0; i < children.size(); i++) {
                     fds.set(i + 1, children.get(i).pidfd);
                 }
-                int n = fds.poll(-1);
+                long untilLook = lastLook + LOOK_INTERVAL_NANOS - System.nanoTime();
+                int n = fds.poll(!lookDue ? -1 : (int) Math.max(0, TimeUnit.NANOSECONDS.toMillis(untilLook) + 1));
                 if (n < 0 && n != -Posix.EINTR) {
                     throw Posix.failure("poll", -n);
                 }
@@ -213,8 +251,11 @@ public final class ChildReaper implements AutoCloseable {
                         reaped = true;
                     }
                 }
-                if (reaped) {
+                lookDue |= reaped && adopting;
+                if (lookDue && System.nanoTime() - lastLook >= LOOK_INTERVAL_NANOS) {
                     lookForOrphans(); // what the ended children left running is this process's now
+                    lastLook = System.nanoTime();
+                    lookDue = false;
                 }
             } catch (IOException e) {
                 LOG.log(System.Logger.Level.ERROR, "reaping children: " + e.getMessage());

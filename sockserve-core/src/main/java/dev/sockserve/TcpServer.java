@@ -244,7 +244,9 @@ public class TcpServer extends BaseServer<SocketChannel> {
     @Override
     protected void shutdownRequest(SocketChannel request) {
         try {
-            request.shutdownOutput();
+            if (request.isOpen()) { // a relay may have closed it already: no exception for that
+                request.shutdownOutput();
+            }
         } catch (IOException alreadyGone) {
             // the client closed first, or the connection was cut: closing is all that is left
         }

@@ -517,6 +517,9 @@ public final class TlsChannel implements ByteChannel {
         }
         synchronized (writeLock) {
             engine.closeOutbound();
+            if (!socket.isOpen()) {
+                return; // closed already (a relay does so after a failure): nothing to send, and no exception for it
+            }
             try {
                 for (int records = 0; records < 4 && !engine.isOutboundDone(); records++) { // close_notify is one record
                     if (wrapAndSend(EMPTY) == SSLEngineResult.Status.CLOSED) {

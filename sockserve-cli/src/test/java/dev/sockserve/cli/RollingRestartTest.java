@@ -129,6 +129,9 @@ class RollingRestartTest {
     static Process haproxy(Path dir, List<Backend> backends, String sendProxy, int[] port) throws Exception {
         List<String> cfg = new ArrayList<>(List.of("global", "  log stderr local0 notice",
                 "defaults", "  mode tcp", "  log global", "  timeout connect 500ms", "  timeout client 15s",
+                // a check's answer may take a while on a loaded machine (the check interval, 100 ms, was its
+                // timeout): a backend going away refuses the check's connection, which marks it down at once
+                "  timeout check 2s",
                 "  timeout server 15s", "  retries 5", "  option redispatch 1",
                 "frontend front", "  bind fd@3", "  default_backend back",
                 "backend back", "  balance roundrobin", "  option tcp-check", "  tcp-check expect string ok",

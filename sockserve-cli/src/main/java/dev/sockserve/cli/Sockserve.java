@@ -409,9 +409,22 @@ public final class Sockserve {
         }
     }
 
+    /**
+     * The carriers to ask for: {@code SOCKSERVE_CARRIERS} when set; a carrier per CPU when TLS is served or
+     * forwarded to (its record work is CPU-bound, and one carrier left the server waiting: every TLS row of
+     * RESULTS-TLS.md gained with two on two cores); else null, the recommended one fewer than the CPUs.
+     */
+    static String carriers(String[] args, String fromEnvironment) {
+        if (fromEnvironment != null) {
+            return fromEnvironment;
+        }
+        boolean tls = java.util.Arrays.stream(args).anyMatch(a -> a.startsWith("tls://") || a.contains("=tls://"));
+        return tls ? Integer.toString(Runtime.getRuntime().availableProcessors()) : null;
+    }
+
     public static void main(String[] args) {
         // before any virtual thread exists: the scheduler and the pollers read these once
-        dev.sockserve.internal.Carriers.applyRecommended(System.getenv("SOCKSERVE_CARRIERS"));
+        dev.sockserve.internal.Carriers.applyRecommended(carriers(args, System.getenv("SOCKSERVE_CARRIERS")));
         Parsed parsed = parse(args, System.out, System.err);
         if (parsed.starter() == null) {
             System.exit(parsed.exitCode());

@@ -30,6 +30,16 @@ class CommandLineTest {
     }
 
     @Test
+    void tlsGetsACarrierPerCpuAndTheEnvironmentStillDecides() {
+        String cpus = Integer.toString(Runtime.getRuntime().availableProcessors());
+        assertEquals(cpus, Sockserve.carriers(new String[] {"echo", "--listen", "tls://127.0.0.1:0"}, null));
+        assertEquals(cpus, Sockserve.carriers(new String[] {"forward", "--listen=tcp://127.0.0.1:0", "--to=tls://h:1"}, null));
+        assertEquals(null, Sockserve.carriers(new String[] {"echo", "--listen", "tcp://127.0.0.1:0"}, null),
+                "plain text keeps the recommended one carrier fewer than the CPUs");
+        assertEquals("3", Sockserve.carriers(new String[] {"echo", "--listen", "tls://127.0.0.1:0"}, "3"));
+    }
+
+    @Test
     void unknownFlagIsNamed() {
         assertRefused(2, "--lisen", "echo", "--lisen", "tcp://127.0.0.1:0");
     }

@@ -17,6 +17,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -78,7 +79,7 @@ class ForkingTest {
                 }
                 case "hang" -> {
                     try {
-                        Thread.sleep(60_000); // the scenario: a handler that hangs until it is ended
+                        new CountDownLatch(1).await(); // the scenario: a handler that hangs until it is ended
                     } catch (InterruptedException e) {
                         return;
                     }

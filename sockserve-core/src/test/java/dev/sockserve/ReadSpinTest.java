@@ -13,6 +13,7 @@ import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -47,11 +48,16 @@ class ReadSpinTest {
     @ValueSource(strings = {"virtual", "platform"})
     void bytesThatComeAfterTheSpinAreStillRead(String threads) throws Exception {
         var concurrency = threads.equals("virtual") ? Concurrency.virtualThreads() : Concurrency.threads();
-        try (var server = echo(ServerOptions.defaults().concurrency(concurrency).readSpin(Duration.ofMillis(20)));
+        AtomicReference<Thread> handler = new AtomicReference<>();
+        try (var server = echo(ServerOptions.defaults().concurrency(concurrency).readSpin(Duration.ofMillis(20)), handler);
              Serving s = Serving.start(server);
              var client = connect(server)) {
             roundTrip(client);
-            Thread.sleep(200); // the scenario: the client stays silent past the 20 ms spin, so the handler parks
+            if (threads.equals("virtual")) { // the client stays silent until its handler has parked after the spin
+                Await.until("the handler to park once its spin is over", () -> handler.get().getState() == Thread.State.WAITING);
+            } else { // a platform thread blocked in a read shows no state of its own: silence past the spin
+                Thread.sleep(200); // the scenario: the client stays silent past the 20 ms spin
+            }
             roundTrip(client);
             roundTrip(client);
         }
@@ -59,11 +65,13 @@ class ReadSpinTest {
 
     @Test
     void aSilentClientCostsNoCpuOnceTheSpinIsOver() throws Exception {
-        try (var server = echo(ServerOptions.defaults().readSpin(Duration.ofMillis(100)));
+        AtomicReference<Thread> handler = new AtomicReference<>();
+        try (var server = echo(ServerOptions.defaults().readSpin(Duration.ofMillis(100)), handler);
              Serving s = Serving.start(server);
              var client = connect(server)) {
             roundTrip(client);
-            Thread.sleep(300); // the scenario: the client stays silent past the 100 ms spin
+            // the client stays silent: its handler's virtual thread spins (runnable) for up to 100 ms, then parks
+            Await.until("the handler to park once its spin is over", () -> handler.get().getState() == Thread.State.WAITING);
             long cpu = cpuMillisWhileSleeping(500);
             assertTrue(cpu < 200, "the server used " + cpu + " ms of CPU in 500 ms while its only client was silent");
             roundTrip(client);
@@ -134,8 +142,15 @@ class ReadSpinTest {
     }
 
     static ThreadingTcpServer echo(ServerOptions options) throws IOException {
-        return new ThreadingTcpServer(new InetSocketAddress("127.0.0.1", 0),
-                StreamRequestHandler.of(h -> h.rfile().transferTo(h.wfile())), options);
+        return echo(options, new AtomicReference<>());
+    }
+
+    /** An echo server that tells {@code handler} the thread of the request it runs. */
+    static ThreadingTcpServer echo(ServerOptions options, AtomicReference<Thread> handler) throws IOException {
+        return new ThreadingTcpServer(new InetSocketAddress("127.0.0.1", 0), StreamRequestHandler.of(h -> {
+            handler.set(Thread.currentThread());
+            h.rfile().transferTo(h.wfile());
+        }), options);
     }
 
     static Socket connect(BaseServer<?> server) throws IOException {

@@ -11,10 +11,9 @@ import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.Channels;
 import java.nio.channels.SocketChannel;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.concurrent.TimeUnit;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -44,33 +43,13 @@ class ProxyProtocolTest {
         return ((InetSocketAddress) s.serverAddress()).getPort();
     }
 
-    /** HAProxy in TCP mode on a port bound to 0 (handed over as descriptor 3), sending to {@code backend}. */
-    record HaProxy(Process process, int port) implements AutoCloseable {
-        static HaProxy start(Path dir, int backend, String sendProxy) throws Exception {
-            Path cfg = dir.resolve("haproxy.cfg");
-            Files.writeString(cfg, String.join("\n",
-                    "global", "  log stderr local0 warning",
-                    "defaults", "  mode tcp", "  timeout connect 5s", "  timeout client 10s", "  timeout server 10s",
-                    "frontend front", "  bind fd@3", "  default_backend back",
-                    "backend back", "  server s1 127.0.0.1:" + backend + " " + sendProxy, ""));
-            String launcher = String.join("\n", "import os, socket, sys",
-                    "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(128)",
-                    "os.dup2(s.fileno(), 3); os.set_inheritable(3, True)",
-                    "print(s.getsockname()[1], flush=True)",
-                    "os.execvp('haproxy', ['haproxy', '-db', '-f', sys.argv[1]])");
-            Process p = new ProcessBuilder("python3", "-c", launcher, cfg.toString())
-                    .redirectError(ProcessBuilder.Redirect.INHERIT).start();
-            String port = new BufferedReader(new InputStreamReader(p.getInputStream(), US_ASCII)).readLine();
-            assertTrue(port != null && port.matches("\\d+"), "haproxy's port: " + port);
-            return new HaProxy(p, Integer.parseInt(port));
-        }
-
-        @Override
-        public void close() throws Exception {
-            process.destroy();
-            process.waitFor(10, TimeUnit.SECONDS);
-            process.destroyForcibly().waitFor();
-        }
+    /** HAProxy in TCP mode, sending to {@code backend}. */
+    static HaProxy haproxy(Path dir, int backend, String sendProxy) throws Exception {
+        return HaProxy.start(dir.resolve("haproxy.cfg"), List.of(
+                "global", "  log stderr local0 warning",
+                "defaults", "  mode tcp", "  timeout connect 5s", "  timeout client 10s", "  timeout server 10s",
+                "frontend front", "  bind fd@3", "  default_backend back",
+                "backend back", "  server s1 127.0.0.1:" + backend + " " + sendProxy));
     }
 
     /** Sends a line through a real socket and returns the server's line, or null when it closed. */
@@ -88,7 +67,7 @@ class ProxyProtocolTest {
     @ValueSource(strings = {"send-proxy", "send-proxy-v2"})
     void behindHaproxyTheHandlerSeesTheRealClientAndTheProxyStaysVisible(String sendProxy) throws Exception {
         try (Serving s = Serving.start(server(ProxyProtocol.trusting("127.0.0.0/8")));
-                HaProxy haproxy = HaProxy.start(dir, port(s.server), sendProxy)) {
+                HaProxy haproxy = haproxy(dir, port(s.server), sendProxy)) {
             String[] got = new String[1];
             Await.until("haproxy to pass a connection on", () -> { // haproxy may need a moment to reach the server
                 try {

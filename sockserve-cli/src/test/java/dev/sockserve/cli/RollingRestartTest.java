@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.sockserve.Await;
+import dev.sockserve.HaProxy;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -139,19 +140,9 @@ class RollingRestartTest {
         for (Backend b : backends) {
             cfg.add("  server " + b.name + " 127.0.0.1:" + b.port() + " check port " + b.health());
         }
-        Path file = dir.resolve("haproxy.cfg");
-        Files.writeString(file, String.join("\n", cfg) + "\n");
-        String launcher = String.join("\n", "import os, socket, sys",
-                "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(128)",
-                "os.dup2(s.fileno(), 3); os.set_inheritable(3, True)",
-                "print(s.getsockname()[1], flush=True)",
-                "os.execvp('haproxy', ['haproxy', '-db', '-f', sys.argv[1]])");
-        Process p = new ProcessBuilder("python3", "-c", launcher, file.toString())
-                .redirectError(ProcessBuilder.Redirect.INHERIT).start();
-        String line = new BufferedReader(new InputStreamReader(p.getInputStream(), US_ASCII)).readLine();
-        assertTrue(line != null && line.matches("\\d+"), "haproxy's port: " + line);
-        port[0] = Integer.parseInt(line);
-        return p;
+        HaProxy h = HaProxy.start(dir.resolve("haproxy.cfg"), cfg);
+        port[0] = h.port();
+        return h.process();
     }
 
     /** One short request through HAProxy: null when the answer is the client's own address, else what went wrong. */

@@ -5,6 +5,7 @@
 module dev.sockserve.cli {
     requires dev.sockserve;
     requires info.picocli;
+    requires org.conscrypt; // --tls-engine boringssl (see the pom)
     requires java.management; // --metrics: the heap and thread gauges
     requires jdk.httpserver; // --metrics: the /metrics endpoint
     requires java.logging; // the core logs through System.Logger; EventLog routes those records to the command log

@@ -78,7 +78,9 @@ public final class Tls {
 
     private static final RequestContext.Key<Session> SESSION = new RequestContext.Key<>("sockserve.tls.session");
 
-    private record Files(List<Path[]> pairs, Optional<Path> clientCa) {
+    /** PEM files, the JSSE provider that makes their context (null: the JDK's) and its own engine settings. */
+    private record Files(List<Path[]> pairs, Optional<Path> clientCa, java.security.Provider provider,
+            java.util.function.Consumer<SSLEngine> engineSetUp) {
     }
 
     private final Files files; // null when made from an SSLContext
@@ -113,7 +115,7 @@ public final class Tls {
     public static Tls fromPem(Path certificateChain, Path key) {
         List<Path[]> pairs = new ArrayList<>();
         pairs.add(new Path[] {certificateChain, key});
-        return new Tls(new Files(pairs, Optional.empty()), null, DEFAULT_PROTOCOLS, List.of(), ClientAuth.NONE,
+        return new Tls(new Files(pairs, Optional.empty(), null, engine -> { }), null, DEFAULT_PROTOCOLS, List.of(), ClientAuth.NONE,
                 DEFAULT_HANDSHAKE_TIMEOUT);
     }
 
@@ -121,13 +123,37 @@ public final class Tls {
     public Tls withPair(Path certificateChain, Path key) {
         List<Path[]> pairs = new ArrayList<>(requireFiles().pairs());
         pairs.add(new Path[] {certificateChain, key});
-        return new Tls(new Files(pairs, files.clientCa()), null, protocols, alpn, clientAuth, handshakeTimeout);
+        return new Tls(new Files(pairs, files.clientCa(), files.provider(), files.engineSetUp()), null, protocols, alpn, clientAuth, handshakeTimeout);
     }
 
     /** Clients must present a certificate that chains to one of the CAs in this PEM file (see {@link #clientAuth}). */
     public Tls clientCa(Path caCertificates) {
-        return new Tls(new Files(requireFiles().pairs(), Optional.of(caCertificates)), null, protocols, alpn,
+        return new Tls(new Files(requireFiles().pairs(), Optional.of(caCertificates), files.provider(), files.engineSetUp()), null, protocols, alpn,
                 clientAuth == ClientAuth.NONE ? ClientAuth.REQUIRED : clientAuth, handshakeTimeout);
+    }
+
+    /**
+     * The JSSE provider whose {@code SSLContext} runs the handshakes and records, for example a provider
+     * backed by a native TLS library; default the JDK's. The certificates, keys, SNI choice and client
+     * CAs stay as given: the provider receives them through the standard key and trust managers.
+     */
+    public Tls provider(java.security.Provider value) {
+        return provider(value, engine -> { });
+    }
+
+    /**
+     * As {@link #provider(java.security.Provider)}, with settings of the provider's own applied to each
+     * engine after the standard ones (for example Conscrypt's {@code setUseSessionTickets(engine, true)}).
+     */
+    public Tls provider(java.security.Provider value, java.util.function.Consumer<SSLEngine> engineSetUp) {
+        Files f = requireFiles();
+        return new Tls(new Files(f.pairs(), f.clientCa(), Objects.requireNonNull(value, "provider"),
+                Objects.requireNonNull(engineSetUp, "engineSetUp")), null, protocols, alpn, clientAuth, handshakeTimeout);
+    }
+
+    /** The JSSE provider of the context new connections get. */
+    public java.security.Provider provider() {
+        return context.getProvider();
     }
 
     public Tls clientAuth(ClientAuth value) {
@@ -217,7 +243,8 @@ public final class Tls {
                 trust = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
                 trust.init(store);
             }
-            SSLContext context = SSLContext.getInstance("TLS");
+            SSLContext context = files.provider() == null ? SSLContext.getInstance("TLS")
+                    : SSLContext.getInstance("TLS", files.provider());
             context.init(new javax.net.ssl.KeyManager[] {new SniKeyManager(pairs)},
                     trust == null ? null : trust.getTrustManagers(), null);
             return context;
@@ -282,6 +309,9 @@ public final class Tls {
             parameters.setWantClientAuth(true);
         }
         engine.setSSLParameters(parameters);
+        if (files != null) {
+            files.engineSetUp().accept(engine);
+        }
         TlsChannel channel = new TlsChannel(connection, engine);
         try {
             channel.handshake();

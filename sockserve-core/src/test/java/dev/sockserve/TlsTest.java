@@ -93,8 +93,22 @@ class TlsTest {
         return pki.resolve(name + ".key");
     }
 
+    /** The JSSE provider the server's TLS runs on: the JDK's here, BoringSSL's in {@link TlsOverBoringSslTest}. */
+    static java.security.Provider provider;
+    static java.util.function.Consumer<javax.net.ssl.SSLEngine> engineSetUp = engine -> { };
+    /**
+     * The JDK's engine keeps the server's direction open after a client's TLS 1.3 close_notify and answers
+     * garbage with an alert; Conscrypt's closes both directions and frees the connection without an alert.
+     */
+    static boolean jdkEngine = true;
+
+    static Tls fromPem(Path certificateChain, Path key) {
+        Tls tls = Tls.fromPem(certificateChain, key);
+        return provider == null ? tls : tls.provider(provider, engineSetUp);
+    }
+
     static Tls serverTls() {
-        return Tls.fromPem(pem("server"), key("server"));
+        return fromPem(pem("server"), key("server"));
     }
 
     static TcpServer echo(Tls tls, Concurrency concurrency, LinkedBlockingQueue<String> seen) {
@@ -249,8 +263,9 @@ class TlsTest {
             try (SocketChannel plain = SocketChannel.open(s.server.serverAddress())) {
                 plain.write(ByteBuffer.wrap("hello\n".getBytes(US_ASCII)));
                 byte[] reply = java.nio.channels.Channels.newInputStream(plain).readAllBytes();
-                assertTrue(reply.length < 10 && reply.length > 0 && reply[0] == 0x15,
-                        "a TLS alert record, then the close; no echo: " + java.util.HexFormat.of().formatHex(reply));
+                assertTrue(jdkEngine ? reply.length < 10 && reply.length > 0 && reply[0] == 0x15 : reply.length == 0,
+                        "a TLS alert record (the JDK's engine) or nothing, then the close; no echo: "
+                                + java.util.HexFormat.of().formatHex(reply));
             }
             assertEquals("OK TLSv1.3 hello over tls localhost", python(port(s.server), ""));
         }
@@ -286,7 +301,72 @@ class TlsTest {
             });
             byte[] back = client.getInputStream().readAllBytes();
             writer.join();
-            assertEquals(big.length, back.length, "everything came back, then the server closed");
+            if (jdkEngine) {
+                assertEquals(big.length, back.length, "everything came back, then the server closed");
+            } else { // the server's direction ends with the client's: what came back is what was echoed until then
+                assertTrue(back.length <= big.length, back.length + " bytes back");
+                assertEquals(back.length, new String(back, US_ASCII).chars().filter(c -> c == 'x').count(), "all echo");
+            }
+        }
+    }
+
+    @Test
+    void overTls13AHandlerCanStillAnswerAfterTheClientsCloseNotify() throws Exception {
+        var outcome = new LinkedBlockingQueue<String>();
+        var server = new TcpServer(new InetSocketAddress("127.0.0.1", 0), StreamRequestHandler.of(h -> {
+            int n = h.rfile().readAllBytes().length; // to the end of the client's input
+            try {
+                h.wfile().write(("got " + n + "\n").getBytes(US_ASCII));
+                h.wfile().flush();
+                outcome.add("answered");
+            } catch (IOException e) {
+                outcome.add("could not answer");
+            }
+        }), ServerOptions.defaults().concurrency(Concurrency.virtualThreads()).tls(serverTls()));
+        try (Serving s = Serving.start(server)) {
+            // Java's client half-closes (Python's unwrap() waits for the server's close_notify)
+            var context = javax.net.ssl.SSLContext.getInstance("TLS");
+            context.init(null, new javax.net.ssl.TrustManager[] {new TrustAll()}, null);
+            try (var client = (javax.net.ssl.SSLSocket) context.getSocketFactory().createSocket("127.0.0.1", port(server))) {
+                client.setSoTimeout(10_000);
+                client.getOutputStream().write("hello".getBytes(US_ASCII));
+                client.shutdownOutput(); // TLS 1.3 close_notify
+                String reply = new String(client.getInputStream().readAllBytes(), US_ASCII);
+                if (jdkEngine) {
+                    assertEquals("got 5\n", reply);
+                    assertEquals("answered", outcome.poll(10, TimeUnit.SECONDS));
+                } else {
+                    assertEquals("", reply, "the server's direction closed with the client's");
+                    assertEquals("could not answer", outcome.poll(10, TimeUnit.SECONDS));
+                }
+            }
+        }
+    }
+
+    @Test
+    void sessionTicketsLetAClientResumeOverTls13And12() throws Exception {
+        String script = String.join("\n",
+                "import socket, ssl, sys",
+                "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)",
+                "ctx.load_verify_locations(sys.argv[2])",
+                "ctx.maximum_version = getattr(ssl.TLSVersion, sys.argv[3])",
+                "def once(session):",
+                "    with socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=10) as raw:",
+                "        with ctx.wrap_socket(raw, server_hostname='localhost', session=session) as s:",
+                "            s.sendall(b'x\\n')",
+                "            s.recv(10)  # the echo; a TLS 1.3 ticket arrives before it",
+                "            return s.session, s.session_reused",
+                "first, reused_first = once(None)",
+                "_, reused = once(first)",
+                "print(reused_first, reused)");
+        try (Serving s = Serving.start(echo(serverTls(), Concurrency.virtualThreads(), new LinkedBlockingQueue<>()))) {
+            for (String max : List.of("TLSv1_3", "TLSv1_2")) {
+                Process p = new ProcessBuilder("python3", "-c", script, Integer.toString(port(s.server)),
+                        pem("ca").toString(), max).redirectErrorStream(true).start();
+                String out = new String(p.getInputStream().readAllBytes(), US_ASCII).strip();
+                assertTrue(p.waitFor(30, TimeUnit.SECONDS));
+                assertEquals("False True", out, max + ": a full handshake, then a resumed one");
+            }
         }
     }
 
@@ -296,7 +376,7 @@ class TlsTest {
         Path keyFile = dir.resolve("live.key");
         Files.copy(pem("server"), cert);
         Files.copy(key("server"), keyFile);
-        Tls tls = Tls.fromPem(cert, keyFile).withPair(pem("ed"), key("ed"));
+        Tls tls = fromPem(cert, keyFile).withPair(pem("ed"), key("ed"));
         try (Serving s = Serving.start(echo(tls, Concurrency.virtualThreads(), new LinkedBlockingQueue<>()))) {
             var old = javax.net.ssl.SSLContext.getInstance("TLS");
             old.init(null, new javax.net.ssl.TrustManager[] {new TrustAll()}, null);
@@ -361,7 +441,7 @@ class TlsTest {
         }
         Path c = cert;
         Path k = keyFile;
-        var error = assertThrows(UncheckedIOException.class, () -> Tls.fromPem(c, k));
+        var error = assertThrows(UncheckedIOException.class, () -> fromPem(c, k));
         assertTrue(error.getMessage().startsWith(expected), error.getMessage());
     }
 

@@ -378,7 +378,10 @@ public final class Sockserve {
      */
     static Serving start(Parsed parsed, PrintStream err, int[] exitCode) {
         try {
-            return parsed.starter().start(parsed.log());
+            Serving serving = parsed.starter().start(parsed.log());
+            parsed.starter().options().tls().ifPresent(tls -> parsed.log().info("tls: " + tls.provider().getName()
+                    + " " + tls.provider().getVersionStr())); // which engine (--tls-engine)
+            return serving;
         } catch (IllegalArgumentException e) {
             parsed.log().refused(e.getMessage());
             exitCode[0] = EXIT_USAGE;

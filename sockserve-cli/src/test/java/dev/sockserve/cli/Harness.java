@@ -102,7 +102,7 @@ final class Harness {
                 "python3", "-c", "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
                         + "os.execv(sys.argv[1], sys.argv[1:])",
                 ProcessHandle.current().info().command().orElseThrow(),
-                "--enable-native-access=dev.sockserve", "--add-opens", "java.base/sun.nio.ch=dev.sockserve",
+                "--enable-native-access=dev.sockserve,org.conscrypt", "--add-opens", "java.base/sun.nio.ch=dev.sockserve",
                 "-p", System.getProperty("jdk.module.path"), "-m", "dev.sockserve.cli/" + Sockserve.class.getName()));
         command.addAll(args);
         return new ProcessBuilder(command);

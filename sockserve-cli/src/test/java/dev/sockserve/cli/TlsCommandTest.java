@@ -16,6 +16,8 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
 
@@ -86,16 +88,19 @@ class TlsCommandTest {
         return Harness.run(List.of("python3", "-c", script, String.valueOf(port), p("ca.pem"), sni, extra), 30).strip();
     }
 
-    @Test
-    void echoOverTlsPicksTheCertificateBySniAndLogsProtocolAndCipher() throws Exception {
+    @ParameterizedTest
+    @ValueSource(strings = {"jdk", "boringssl"})
+    void echoOverTlsPicksTheCertificateBySniAndLogsProtocolAndCipher(String engine) throws Exception {
         try (var s = Harness.start("echo", "--listen", "tls://127.0.0.1:0", "-v", "--tls-cert", p("server.pem"),
-                "--tls-key", p("server.key"), "--tls-cert", p("other.pem"), "--tls-key", p("other.key"))) {
+                "--tls-key", p("server.key"), "--tls-cert", p("other.pem"), "--tls-key", p("other.key"),
+                "--tls-engine", engine)) {
             int port = port(s.address(0));
             assertTrue(s.address(0).startsWith("tls://127.0.0.1:"), s.address(0));
             assertEquals("OK over tls TLSv1.3 localhost", python(port, "localhost", ""));
             assertEquals("OK over tls TLSv1.3 other.test", python(port, "other.test", ""));
             String log = s.log.toString(US_ASCII);
             assertTrue(log.matches("(?s).*ok \\d+ \\S+ \\S+ TLSv1\\.3 TLS_AES_\\w+.*"), log);
+            assertTrue(log.contains("tls: " + (engine.equals("jdk") ? "SunJSSE" : "Conscrypt") + " "), log);
             Process client = new ProcessBuilder("openssl", "s_client", "-connect", "127.0.0.1:" + port, "-tls1_2",
                     "-servername", "localhost", "-brief").redirectErrorStream(true)
                     .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
@@ -125,6 +130,13 @@ class TlsCommandTest {
                 p("server.key"));
         assertEquals(2, unused.exitCode());
         assertTrue(unused.message().contains("--tls-cert applies to tls:// listeners"), unused.message());
+        var engineAlone = Harness.refuse("echo", "--listen", "tcp://127.0.0.1:0", "--tls-engine", "boringssl");
+        assertEquals(2, engineAlone.exitCode());
+        assertTrue(engineAlone.message().contains("--tls-engine need --tls-cert and --tls-key"), engineAlone.message());
+        var badEngine = Harness.refuse("echo", "--listen", "tls://127.0.0.1:0", "--tls-cert", p("server.pem"),
+                "--tls-key", p("server.key"), "--tls-engine", "openssl");
+        assertEquals(2, badEngine.exitCode());
+        assertTrue(badEngine.message().contains("openssl"), badEngine.message());
         var proxyAlone = Harness.refuse("echo", "--listen", "tcp://127.0.0.1:0", "--proxy-protocol");
         assertEquals(2, proxyAlone.exitCode());
         assertTrue(proxyAlone.message().contains("--proxy-protocol needs --trusted-proxies"), proxyAlone.message());
@@ -276,15 +288,17 @@ class TlsCommandTest {
         }
     }
 
-    @Test
-    void execOverTlsGivesTheProgramPlainTextAndSslserversAndModSslsVariables() throws Exception {
+    @ParameterizedTest
+    @ValueSource(strings = {"jdk", "boringssl"})
+    void execOverTlsGivesTheProgramPlainTextAndSslserversAndModSslsVariables(String engine) throws Exception {
         Path dir = Harness.tempDir();
         try {
             Path script = dir.resolve("env.sh");
             Files.writeString(script, "#!/bin/sh\nread line\necho \"$line\"\nenv | grep -E '^(PROTO|SSL|TCP)' | sort\n");
             script.toFile().setExecutable(true);
             try (var s = Harness.start("exec", "--listen", "tls://127.0.0.1:0", "--tls-cert", p("server.pem"), "--tls-key",
-                    p("server.key"), "--tls-client-ca", p("ca.pem"), "--tls-client-auth", "optional", "--", script.toString())) {
+                    p("server.key"), "--tls-client-ca", p("ca.pem"), "--tls-client-auth", "optional", "--tls-engine", engine,
+                    "--", script.toString())) {
                 int port = port(s.address(0));
                 String out = Harness.run(List.of("python3", "-c", String.join("\n", "import socket, ssl, sys",
                         "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.load_verify_locations(sys.argv[2])",

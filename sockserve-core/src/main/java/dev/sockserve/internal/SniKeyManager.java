@@ -116,8 +116,10 @@ public final class SniKeyManager extends X509ExtendedKeyManager {
     public String chooseEngineServerAlias(String keyType, Principal[] issuers, SSLEngine engine) {
         int i = pairFor(sniName(engine));
         // the JDK asks once per key type it can use; answering only for the chosen pair's type makes the
-        // SNI choice win over the key type
-        return serves(pairs.get(i).key().getAlgorithm(), keyType) ? Integer.toString(i) : null;
+        // SNI choice win over the key type. Other providers (Conscrypt) ask only for RSA and EC, whatever
+        // the key, and take the answer as it is: they get the chosen pair for any type they ask.
+        boolean jdk = engine == null || engine.getClass().getName().startsWith("sun.security.ssl.");
+        return !jdk || serves(pairs.get(i).key().getAlgorithm(), keyType) ? Integer.toString(i) : null;
     }
 
     @Override

@@ -40,10 +40,12 @@ import javax.net.ssl.TrustManagerFactory;
 public final class TlsBench {
 
     static final List<String> SCENARIOS = List.of(System.getProperty("tls.scenarios", "tls-handshake,tls-pingpong-64,tls-bulk").split(","));
-    static final List<String> SERVERS = List.of(System.getProperty("tls.servers", "sockserve,sockserve-forward,netty-jdk,netty-boringssl,stunnel").split(","));
+    static final List<String> SERVERS = List.of(System.getProperty("tls.servers", "sockserve,sockserve-forward,sockserve-boringssl,sockserve-forward-boringssl,netty-jdk,netty-boringssl,stunnel").split(","));
 
     /** The longest warm-up of one step; a step's warm-up ends sooner once its rate stops rising. */
     static final double MAX_WARMUP_SECONDS = Double.parseDouble(System.getProperty("tls.warmup", "20"));
+    /** The shortest warm-up of one step (default none): for servers whose JIT still compiles after a flat spell. */
+    static final double MIN_WARMUP_SECONDS = Double.parseDouble(System.getProperty("tls.minwarmup", "0"));
 
     record Row(String scenario, String server, double opsPerSecond, double serverCpuPerOp, double generatorCpuPerOp,
             double generatorCores, double warmupSeconds) {
@@ -181,7 +183,8 @@ public final class TlsBench {
         double best = 0;
         double bestCpu = Double.MAX_VALUE;
         int flat = 0; // seconds in a row with neither a new high rate nor a new low server CPU per operation
-        while (flat < 2 && (System.nanoTime() - warmupStart) / 1e9 < MAX_WARMUP_SECONDS) {
+        while ((flat < 2 || (System.nanoTime() - warmupStart) / 1e9 < MIN_WARMUP_SECONDS)
+                && (System.nanoTime() - warmupStart) / 1e9 < Math.max(MAX_WARMUP_SECONDS, MIN_WARMUP_SECONDS)) {
             long before = ops.sum();
             double cpuBefore = server.cpuSeconds();
             TimeUnit.SECONDS.sleep(1);
@@ -266,13 +269,13 @@ public final class TlsBench {
         static Server start(String kind, Path root, Path work, String classpath, Path cert, Path key) throws Exception {
             String sockserve = root.resolve("sockserve").toString();
             return switch (kind) {
-                case "sockserve" -> {
+                case "sockserve", "sockserve-boringssl" -> {
                     int port = freePort();
                     Process p = launch(List.of(sockserve, "echo", "--listen", "tls://127.0.0.1:" + port, "--tls-cert",
-                            cert.toString(), "--tls-key", key.toString()), work, "sockserve");
+                            cert.toString(), "--tls-key", key.toString(), "--tls-engine", engine(kind)), work, kind);
                     yield new Server(List.of(p), awaitPort(port));
                 }
-                case "sockserve-forward", "stunnel" -> {
+                case "sockserve-forward", "sockserve-forward-boringssl", "stunnel" -> {
                     int plain = freePort();
                     Process echo = launch(List.of(sockserve, "echo", "--listen", "tcp://127.0.0.1:" + plain), work, "echo");
                     awaitPort(plain);
@@ -288,8 +291,8 @@ public final class TlsBench {
                         front = launch(List.of("stunnel4", conf.toString()), work, "stunnel");
                     } else {
                         front = launch(List.of(sockserve, "forward", "--listen", "tls://127.0.0.1:" + port, "--tls-cert",
-                                cert.toString(), "--tls-key", key.toString(), "--to", "tcp://127.0.0.1:" + plain, "-c", "10000"),
-                                work, "forward");
+                                cert.toString(), "--tls-key", key.toString(), "--to", "tcp://127.0.0.1:" + plain, "-c", "10000",
+                                "--tls-engine", engine(kind)), work, kind);
                     }
                     yield new Server(List.of(front, echo), awaitPort(port));
                 }
@@ -307,6 +310,11 @@ public final class TlsBench {
                     yield new Server(List.of(p), Integer.parseInt(line.substring(6).strip()));
                 }
             };
+        }
+
+        /** The command's --tls-engine for a server kind: the ...-boringssl rows run Conscrypt's BoringSSL. */
+        static String engine(String kind) {
+            return kind.endsWith("-boringssl") ? "boringssl" : "jdk";
         }
 
         static Process launch(List<String> command, Path work, String log) throws IOException {

@@ -130,9 +130,10 @@ final class ServeOptions {
             description = "A TLS handshake not finished by then is closed. Default: 10s.")
     Duration tlsHandshakeTimeout = Tls.DEFAULT_HANDSHAKE_TIMEOUT;
 
-    @Option(names = "--tls-engine", paramLabel = "ENGINE",
-            description = "jdk (the JDK's own TLS) or boringssl (BoringSSL through Conscrypt: about half the CPU per "
-                    + "handshake, but a client's close_notify ends both directions even over TLS 1.3). Default: jdk.")
+    @Option(names = "--tls-engine", paramLabel = "ENGINE", converter = TlsEngine.Converter.class,
+            description = "jdk (the JDK's TLS, its X25519 computed by BoringSSL where Conscrypt's library loads), jdk-only "
+                    + "(nothing native) or boringssl (Conscrypt's engine: the least CPU, but a client's close_notify ends "
+                    + "both directions even over TLS 1.3). Default: jdk.")
     TlsEngine tlsEngine;
 
     @picocli.CommandLine.Mixin
@@ -154,6 +155,10 @@ final class ServeOptions {
 
     @Mixin
     OpsOptions ops = new OpsOptions(); // issue 14's flags: rates, banner, metrics, socket activation, privileges
+
+    TlsEngine tlsEngine() {
+        return tlsEngine != null ? tlsEngine : TlsEngine.JDK;
+    }
 
     private Optional<Tls> tls; // made once: the files are read at start-up and on SIGHUP
 
@@ -186,9 +191,7 @@ final class ServeOptions {
             for (int i = 1; i < tlsCerts.size(); i++) {
                 t = t.withPair(tlsCerts.get(i), tlsKeys.get(i));
             }
-            if (tlsEngine != null) {
-                t = tlsEngine.apply(t); // refused with the reason when it does not load
-            }
+            t = tlsEngine().apply(t); // boringssl: refused with the reason when it does not load
             if (tlsClientCa != null) {
                 t = t.clientCa(tlsClientCa);
                 if (tlsClientAuth == ClientAuthChoice.optional) {

@@ -379,8 +379,8 @@ public final class Sockserve {
     static Serving start(Parsed parsed, PrintStream err, int[] exitCode) {
         try {
             Serving serving = parsed.starter().start(parsed.log());
-            parsed.starter().options().tls().ifPresent(tls -> parsed.log().info("tls: " + tls.provider().getName()
-                    + " " + tls.provider().getVersionStr())); // which engine (--tls-engine)
+            ServeOptions options = parsed.starter().options();
+            options.tls().ifPresent(tls -> parsed.log().info("tls: " + options.tlsEngine().describe(tls)));
             return serving;
         } catch (IllegalArgumentException e) {
             parsed.log().refused(e.getMessage());

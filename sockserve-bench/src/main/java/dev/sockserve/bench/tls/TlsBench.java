@@ -98,10 +98,10 @@ public final class TlsBench {
     static String report(Map<String, List<Row>> rows, int rounds, int seconds) {
         StringBuilder out = new StringBuilder();
         out.append(String.format(Locale.ROOT, "TLS scenarios, %d round(s) of %d s measured after each server's warm-up (until "
-                + "its rate stops rising and its CPU per operation stops falling, at most %.0f s), medians; ratios to netty-jdk in the same run "
+                + "its rate stops rising and its CPU per operation stops falling, at least %.0f s, at most %.0f s), medians; ratios to netty-jdk in the same run "
                 + "(throughput: higher is better; server CPU per operation: lower is better). * : the generator ran above "
-                + "0.8 of a core, so throughput is the generator's and the CPU per operation judges the server.%n%n", rounds, seconds,
-                MAX_WARMUP_SECONDS));
+                + "0.8 of a core, so throughput is the generator's and the CPU per operation judges the server.%n%n", rounds, seconds, MIN_WARMUP_SECONDS, Math.max(MIN_WARMUP_SECONDS,
+                MAX_WARMUP_SECONDS)));
         for (String scenario : SCENARIOS) {
             out.append("| ").append(scenario).append(" | ops/s | x netty-jdk | server CPU/op (us) | x netty-jdk | generator CPU/op (us) | warm-up (s) |\n");
             out.append("|---|---:|---:|---:|---:|---:|---:|\n");

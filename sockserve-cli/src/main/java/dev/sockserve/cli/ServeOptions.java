@@ -160,6 +160,9 @@ final class ServeOptions {
         return tlsEngine != null ? tlsEngine : TlsEngine.JDK;
     }
 
+    /** Set by forward before anything reads the options: its --to is tls://, a TLS client that --tls-engine also sets up. */
+    boolean tlsUpstream;
+
     private Optional<Tls> tls; // made once: the files are read at start-up and on SIGHUP
 
     /**
@@ -175,9 +178,12 @@ final class ServeOptions {
                     + " certificate(s) and " + tlsKeys.size() + " key(s)");
         }
         if (tlsCerts.isEmpty()) {
-            if (tlsClientCa != null || tlsClientAuth != null || !tlsAlpn.isEmpty() || tlsEngine != null) {
+            if (tlsClientCa != null || tlsClientAuth != null || !tlsAlpn.isEmpty() || (tlsEngine != null && !tlsUpstream)) {
                 throw new IllegalArgumentException("--tls-client-ca, --tls-client-auth, --tls-alpn and --tls-engine need "
                         + "--tls-cert and --tls-key");
+            }
+            if (tlsUpstream) {
+                tlsEngine().forClients();
             }
             tls = Optional.empty();
             return tls;
@@ -192,6 +198,9 @@ final class ServeOptions {
                 t = t.withPair(tlsCerts.get(i), tlsKeys.get(i));
             }
             t = tlsEngine().apply(t); // boringssl: refused with the reason when it does not load
+            if (tlsUpstream) {
+                tlsEngine().forClients();
+            }
             if (tlsClientCa != null) {
                 t = t.clientCa(tlsClientCa);
                 if (tlsClientAuth == ClientAuthChoice.optional) {

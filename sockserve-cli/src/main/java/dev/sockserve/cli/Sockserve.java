@@ -296,6 +296,9 @@ public final class Sockserve {
         ServeOptions o = starter.options();
         String name = sub.commandSpec().qualifiedName();
         EventLog log = new EventLog(err, o.logFormat, o.verbose);
+        if (starter instanceof ForwardCommand forward) { // --tls-engine sets up its TLS upstream too
+            o.tlsUpstream = forward.to.kind() == ListenAddress.Kind.TLS;
+        }
         try {
             o.serverOptions(starter instanceof ExecCommand); // the core checks every value, once
         } catch (IllegalArgumentException e) {

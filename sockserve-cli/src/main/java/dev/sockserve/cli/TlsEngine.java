@@ -59,6 +59,16 @@ enum TlsEngine {
         }
     }
 
+    /**
+     * For the command's own TLS clients (forward's tls:// upstream), which are always the JDK's TLS: BoringSSL's
+     * X25519 unless {@code jdk-only}.
+     */
+    void forClients() {
+        if (this != JDK_ONLY) {
+            Conscrypt.PROVIDER.ifPresent(TlsEngine::installX25519);
+        }
+    }
+
     /** What the -v log says of the engine that serves: provider, and where X25519 is computed. */
     String describe(Tls tls) {
         if (this == BORINGSSL) {

@@ -45,7 +45,7 @@ class TlsCommandTest {
         openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
                 "-keyout", dir + "/ca.key", "-out", dir + "/ca.pem", "-subj", "/CN=Test CA");
         for (String[] c : new String[][] {{"server", "/CN=localhost", "DNS:localhost"}, {"other", "/CN=other.test",
-            "DNS:other.test"}, {"alice", "/O=Example/CN=alice", null}}) {
+            "DNS:other.test"}, {"alice", "/O=Example/CN=alice", null}, {"upstream", "/CN=upstream", "IP:127.0.0.1"}}) {
             openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
                     dir + "/" + c[0] + ".key", "-out", dir + "/" + c[0] + ".csr", "-subj", c[1]);
             Files.writeString(pki.resolve(c[0] + ".ext"), c[2] == null ? "basicConstraints=CA:FALSE\n"
@@ -270,6 +270,31 @@ class TlsCommandTest {
                     "            ok += back == data",
                     "        print('SAME', ok)"), String.valueOf(port(forward.address(0))), p("ca.pem")), 60).strip();
             assertEquals("SAME 6", out, "every burst back byte for byte through TLS, the relay and the echo");
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"jdk", "jdk-only"})
+    void forwardToATlsUpstreamVerifiesItAgainstTheGivenCaAndCarriesTheHalfClose(String engine) throws Exception {
+        try (var upstream = Harness.start("echo", "--listen", "tls://127.0.0.1:0", "--tls-cert", p("upstream.pem"),
+                "--tls-key", p("upstream.key"), "--tls-engine", engine)) {
+            String to = "tls://127.0.0.1:" + port(upstream.address(0));
+            try (var forward = Harness.start("forward", "--listen", "tcp://127.0.0.1:0", "--to", to, "--to-tls-ca",
+                    p("ca.pem"), "--tls-engine", engine)) {
+                byte[] payload = new byte[40_000];
+                new java.util.Random(11).nextBytes(payload);
+                byte[] back = Harness.python("tcp", Harness.targetOf(forward.address(0)), payload, "shut", -1);
+                assertTrue(java.util.Arrays.equals(payload, back),
+                        "plain text in, TLS to the upstream (its close_notify ending its input), every byte back");
+            }
+            // a CA file that did not sign the upstream's certificate: the client is closed and the failure logged
+            try (var forward = Harness.start("forward", "--listen", "tcp://127.0.0.1:0", "--to", to, "--to-tls-ca",
+                    p("server.pem"), "--tls-engine", engine)) {
+                byte[] back = Harness.python("tcp", Harness.targetOf(forward.address(0)), "hello\n".getBytes(US_ASCII), "", -1);
+                assertTrue(back == null || back.length == 0, "no reply from an unverified upstream");
+                dev.sockserve.Await.until("the failure in the log", () -> forward.log.toString(US_ASCII)
+                        .contains("forward: TLS with upstream " + to + " failed: "));
+            }
         }
     }
 

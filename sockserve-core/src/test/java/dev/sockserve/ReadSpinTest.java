@@ -53,11 +53,8 @@ class ReadSpinTest {
              Serving s = Serving.start(server);
              var client = connect(server)) {
             roundTrip(client);
-            if (threads.equals("virtual")) { // the client stays silent until its handler has parked after the spin
-                Await.until("the handler to park once its spin is over", () -> handler.get().getState() == Thread.State.WAITING);
-            } else { // a platform thread blocked in a read shows no state of its own: silence past the spin
-                Thread.sleep(200); // the scenario: the client stays silent past the 20 ms spin
-            }
+            // the client stays silent until its handler has stopped spinning and blocks in the read itself
+            Await.until("the handler to block in its read once its spin is over", () -> blockedInRead(handler.get()));
             roundTrip(client);
             roundTrip(client);
         }
@@ -143,6 +140,22 @@ class ReadSpinTest {
 
     static ThreadingTcpServer echo(ServerOptions options) throws IOException {
         return echo(options, new AtomicReference<>());
+    }
+
+    /**
+     * Whether {@code t} waits in a socket read, its spin over: a virtual thread parks (WAITING); a platform
+     * thread, which stays RUNNABLE in the system call, is in the JDK's native read with no spin frame left.
+     */
+    static boolean blockedInRead(Thread t) {
+        if (t.isVirtual()) {
+            return t.getState() == Thread.State.WAITING;
+        }
+        StackTraceElement[] stack = t.getStackTrace();
+        return stack.length > 0 && stack[0].isNativeMethod()
+                && java.util.Arrays.stream(stack).noneMatch(f -> f.getClassName().startsWith(
+                        dev.sockserve.internal.ReadPacing.class.getName()))
+                && java.util.Arrays.stream(stack).anyMatch(f -> f.getClassName().startsWith("sun.nio.ch.")
+                        && f.getMethodName().equals("read"));
     }
 
     /** An echo server that tells {@code handler} the thread of the request it runs. */

@@ -114,12 +114,10 @@ public final class SniKeyManager extends X509ExtendedKeyManager {
 
     @Override
     public String chooseEngineServerAlias(String keyType, Principal[] issuers, SSLEngine engine) {
-        int i = pairFor(sniName(engine));
-        // the JDK asks once per key type it can use; answering only for the chosen pair's type makes the
-        // SNI choice win over the key type. Other providers (Conscrypt) ask only for RSA and EC, whatever
-        // the key, and take the answer as it is: they get the chosen pair for any type they ask.
-        boolean jdk = engine == null || engine.getClass().getName().startsWith("sun.security.ssl.");
-        return !jdk || serves(pairs.get(i).key().getAlgorithm(), keyType) ? Integer.toString(i) : null;
+        // the chosen pair for any key type asked: the JDK asks once per type it can use and skips a pair whose
+        // key is another type, so the SNI choice wins over the key type; Conscrypt asks only RSA and EC,
+        // whatever the key, and takes the answer as it is
+        return Integer.toString(pairFor(sniName(engine)));
     }
 
     @Override
